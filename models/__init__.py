@@ -1,0 +1,1 @@
+"""splitbench models package."""

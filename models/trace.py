@@ -1,0 +1,170 @@
+"""The ExecutionTrace: the contract between models/ (which records it) and netsim/ (which replays it).
+
+A trace says *what* a split model does for one forward step — which side computes how much, and
+which tensors cross the network in which direction — but nothing about *how long* it takes: time
+is netsim's business. Traces are plain data (dataclasses of numbers and strings) so that the
+harness can cache them as JSON and ship them to other processes or Dask workers.
+
+Shape of a trace
+----------------
+- ``prefill``: one :class:`PhaseTrace` for a prompt of ``prompt_tokens`` tokens; its last step makes
+  the first output token known (TTFT).
+- ``decode``: one :class:`PhaseTrace` per *variant* of a decode step (normally just ``"default"``;
+  SPA has ``"gate_open"`` and ``"gate_closed"``). A decode step starts when the previous token is
+  known and ends when the next one is. Steps carry a base value plus a per-context-token slope for
+  the quantities that grow with the KV cache (attention FLOPs and KV bytes), so a decode step at any
+  context length ``t`` is ``value + slope * t`` — exact, because attention cost is linear in ``t`` —
+  and netsim can evaluate thousands of steps without re-running the model.
+- ``gate_rate``: for traces with several decode variants, the probability that a token takes the
+  ``"gate_open"`` variant (netsim draws per token from a seeded generator).
+
+Steps and dependencies
+----------------------
+Steps of a phase are listed in a valid execution order. Each step names the ids of the steps it
+waits for in ``deps`` (ids are unique within a phase). A step with no deps may start when the phase
+starts. Steps on the same side (compute) or the same direction (transfer) never run at the same time
+as each other — netsim serialises them on a resource — but a compute step and a transfer, or an up
+and a down transfer, may overlap when the dependencies allow.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Side = Literal["device", "cloud"]
+Direction = Literal["up", "down"]  # up: device -> cloud; down: cloud -> device
+
+TRACE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Work done on one side. Bytes are what the step reads/writes from memory (roofline input)."""
+
+    id: int
+    side: Side
+    flops: float
+    weight_bytes: float
+    activation_bytes: float
+    kv_bytes: float
+    kernels: int
+    label: str
+    deps: tuple[int, ...] = ()
+    # Growth per token of context (decode steps only; 0 in prefill traces).
+    flops_per_ctx: float = 0.0
+    kv_bytes_per_ctx: float = 0.0
+    dtype: str = "fp16"  # compute dtype whose peak FLOP/s applies
+    kind: Literal["compute"] = "compute"
+
+    def flops_at(self, context: int) -> float:
+        return self.flops + self.flops_per_ctx * context
+
+    def kv_bytes_at(self, context: int) -> float:
+        return self.kv_bytes + self.kv_bytes_per_ctx * context
+
+    def memory_bytes_at(self, context: int) -> float:
+        return self.weight_bytes + self.activation_bytes + self.kv_bytes_at(context)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One application message: serialized tensors (or token ids) plus framing, no TCP/IP headers."""
+
+    id: int
+    direction: Direction
+    payload_bytes: int
+    label: str
+    deps: tuple[int, ...] = ()
+    kind: Literal["transfer"] = "transfer"
+
+
+Step = Compute | Transfer
+
+
+@dataclass(frozen=True)
+class PhaseTrace:
+    """One forward step of the split model: a prefill of ``tokens`` tokens, or one decode step."""
+
+    phase: Literal["prefill", "decode"]
+    tokens: int  # tokens processed by this forward step (P for prefill, 1 for decode)
+    context: int  # KV-cache length the base values were recorded at (0 for prefill)
+    steps: tuple[Step, ...]
+
+    def up_bytes(self) -> int:
+        return sum(s.payload_bytes for s in self.steps if s.kind == "transfer" and s.direction == "up")
+
+    def down_bytes(self) -> int:
+        return sum(s.payload_bytes for s in self.steps if s.kind == "transfer" and s.direction == "down")
+
+    def round_trips(self) -> int:
+        """Sequential device<->cloud exchanges on the critical path: direction changes along deps.
+
+        Counted as the largest number of up->down alternations on any dependency chain, where a
+        chain starting with a down transfer counts too (a reply to work already on the cloud).
+        """
+        by_id = {s.id: s for s in self.steps}
+        best: dict[int, tuple[int, str | None]] = {}
+        for s in self.steps:  # steps are in a valid order
+            rt, last = 0, None
+            for d in s.deps:
+                cand = best[d]
+                if cand[0] > rt or (cand[0] == rt and last is None):
+                    rt, last = cand
+            if s.kind == "transfer":
+                if s.direction == "down" and last != "down":
+                    rt += 1
+                last = s.direction
+            best[s.id] = (rt, last)
+        del by_id
+        return max((v[0] for v in best.values()), default=0)
+
+
+@dataclass(frozen=True)
+class ExecutionTrace:
+    """Everything netsim needs to replay one (model, method, shapes, dtype) combination."""
+
+    model: str
+    method: str
+    method_params: dict[str, Any]
+    act_dtype: str
+    prompt_tokens: int
+    prefill: PhaseTrace
+    decode: dict[str, PhaseTrace]
+    gate_rate: float | None = None
+    # Bytes each side must hold (weights at their stored precision, plus KV at max context).
+    device_memory_bytes: float = 0.0
+    cloud_memory_bytes: float = 0.0
+    data_leaving_device: Literal["nothing", "activations", "tokens"] = "nothing"
+    meta: dict[str, Any] = field(default_factory=dict)
+    version: int = TRACE_FORMAT_VERSION
+
+    def decode_variant(self, name: str = "default") -> PhaseTrace:
+        return self.decode[name]
+
+    # ----- serialisation (plain JSON, stable key order, so cached traces are byte-identical) -----
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> ExecutionTrace:
+        def phase(p: dict[str, Any]) -> PhaseTrace:
+            steps: list[Step] = []
+            for s in p["steps"]:
+                s = dict(s)
+                s["deps"] = tuple(s.get("deps", ()))
+                steps.append(Compute(**s) if s["kind"] == "compute" else Transfer(**s))
+            return PhaseTrace(phase=p["phase"], tokens=p["tokens"], context=p["context"], steps=tuple(steps))
+
+        d = dict(d)
+        d["prefill"] = phase(d["prefill"])
+        d["decode"] = {k: phase(v) for k, v in d["decode"].items()}
+        return ExecutionTrace(**d)
+
+    @staticmethod
+    def from_json(text: str) -> ExecutionTrace:
+        return ExecutionTrace.from_dict(json.loads(text))

@@ -1,0 +1,1 @@
+"""splitbench netsim package."""
