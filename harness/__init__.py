@@ -1,1 +1,36 @@
-"""splitbench harness package."""
+"""splitbench harness: suites, the runner, results files and the ``splitbench`` command line.
+
+Public API for scripts and notebooks::
+
+    from harness import load_suite, run_suite, run_scenario
+    summary = run_suite(load_suite("quick"), "out/quick")
+    metrics = run_scenario(model="llama2-7b", method="privatelora", network="5g",
+                           device="snapdragon-8gen3", cloud="a100-80g", new_tokens=64)
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("splitbench")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.1.0"
+
+__all__ = ["__version__", "load_suite", "run_suite", "run_scenario"]
+
+
+def __getattr__(name: str):  # lazy: `import harness` (and `splitbench --help`) stays cheap
+    if name == "load_suite":
+        from .suite import load_suite
+
+        return load_suite
+    if name == "run_suite":
+        from .runner import run_suite
+
+        return run_suite
+    if name == "run_scenario":
+        from .single import run_scenario
+
+        return run_scenario
+    raise AttributeError(name)

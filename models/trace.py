@@ -14,7 +14,10 @@ Shape of a trace
   known and ends when the next one is. Steps carry a base value plus a per-context-token slope for
   the quantities that grow with the KV cache (attention FLOPs and KV bytes), so a decode step at any
   context length ``t`` is ``value + slope * t`` — exact, because attention cost is linear in ``t`` —
-  and netsim can evaluate thousands of steps without re-running the model.
+  and netsim can evaluate thousands of steps without re-running the model. ``t`` is the number of
+  tokens already in the KV cache when the step starts (the first decode step after a prompt of P
+  tokens has t = P); the stored base values are the values at t = 0 (intercepts) and the decode
+  PhaseTrace's ``context`` says at which t the step was recorded (models records at P and P + 1).
 - ``gate_rate``: for traces with several decode variants, the probability that a token takes the
   ``"gate_open"`` variant (netsim draws per token from a seeded generator).
 
@@ -55,6 +58,8 @@ class Compute:
     # Growth per token of context (decode steps only; 0 in prefill traces).
     flops_per_ctx: float = 0.0
     kv_bytes_per_ctx: float = 0.0
+    # Addition (models-1): intermediate results that grow with context (attention scores).
+    activation_bytes_per_ctx: float = 0.0
     dtype: str = "fp16"  # compute dtype whose peak FLOP/s applies
     kind: Literal["compute"] = "compute"
 
@@ -64,8 +69,11 @@ class Compute:
     def kv_bytes_at(self, context: int) -> float:
         return self.kv_bytes + self.kv_bytes_per_ctx * context
 
+    def activation_bytes_at(self, context: int) -> float:
+        return self.activation_bytes + self.activation_bytes_per_ctx * context
+
     def memory_bytes_at(self, context: int) -> float:
-        return self.weight_bytes + self.activation_bytes + self.kv_bytes_at(context)
+        return self.weight_bytes + self.activation_bytes_at(context) + self.kv_bytes_at(context)
 
 
 @dataclass(frozen=True)
@@ -99,26 +107,38 @@ class PhaseTrace:
         return sum(s.payload_bytes for s in self.steps if s.kind == "transfer" and s.direction == "down")
 
     def round_trips(self) -> int:
-        """Sequential device<->cloud exchanges on the critical path: direction changes along deps.
+        """Sequential device<->cloud exchanges on the longest dependency chain.
 
-        Counted as the largest number of up->down alternations on any dependency chain, where a
-        chain starting with a down transfer counts too (a reply to work already on the cloud).
+        Along a chain, a run of consecutive transfers in one direction is one *crossing* (SPA's
+        streamed hidden states are one crossing); the count is ceil(crossings / 2): an up and the
+        down that waits on it make one round trip, and a lone down (cloud-only decode: the token)
+        or a lone up counts as one. PrivateLoRA decode: embedding up, (down, up) per layer, final
+        hidden down -> 2L + 2 crossings -> L + 1 round trips; device-only -> 0.
         """
-        by_id = {s.id: s for s in self.steps}
-        best: dict[int, tuple[int, str | None]] = {}
+        # best[id][last_direction] = most crossings of a chain ending at id whose last transfer went
+        # that way ("" = no transfer yet)
+        best: dict[int, dict[str, int]] = {}
         for s in self.steps:  # steps are in a valid order
-            rt, last = 0, None
+            inherited: dict[str, int] = {"": 0}
             for d in s.deps:
-                cand = best[d]
-                if cand[0] > rt or (cand[0] == rt and last is None):
-                    rt, last = cand
+                for last, n in best[d].items():
+                    inherited[last] = max(inherited.get(last, 0), n)
             if s.kind == "transfer":
-                if s.direction == "down" and last != "down":
-                    rt += 1
-                last = s.direction
-            best[s.id] = (rt, last)
-        del by_id
-        return max((v[0] for v in best.values()), default=0)
+                mine = s.direction
+                n = max((v if last == mine else v + 1) for last, v in inherited.items())
+                best[s.id] = {mine: n}
+            else:
+                best[s.id] = inherited
+        crossings = max((n for v in best.values() for n in v.values()), default=0)
+        return (crossings + 1) // 2
+
+    def critical_path_transfers(self) -> int:
+        """Number of transfers on the chain with the most transfers (a latency lower bound in RTT/2)."""
+        depth: dict[int, int] = {}
+        for s in self.steps:
+            base = max((depth[d] for d in s.deps), default=0)
+            depth[s.id] = base + (1 if s.kind == "transfer" else 0)
+        return max(depth.values(), default=0)
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,22 @@
-"""splitbench reports package."""
+"""splitbench reports: turn a results directory into tables, figures and a report a person decides from.
+
+Public API: :func:`render`. reports/ reads only files in the results directory (the layout in the
+contract); it imports nothing from harness/, models/ or netsim/ except ``models.errors``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["render"]
+
+
+def render(results_dir: Path) -> Path:
+    """Write report.md, report.html, tables/*.csv and plots/*.png|svg into results_dir.
+
+    Returns the path of report.md. Raises SplitbenchError (one line, naming the file) when
+    results.csv is missing or malformed. Deterministic: the same directory renders byte-identically.
+    """
+    from reports.build import render as _render  # heavy imports (matplotlib) only when rendering
+
+    return _render(Path(results_dir))

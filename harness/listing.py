@@ -1,0 +1,99 @@
+"""``splitbench list``: the presets with their key numbers and sources.
+
+The tables are generated from the preset dictionaries of models/ and netsim/ (never copied), so
+they cannot go stale; the README points here instead of repeating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .suite import builtin_suites, read_yaml
+
+SECTIONS = ("models", "methods", "networks", "profiles", "suites")
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, list | tuple):
+        return "+".join(str(x) for x in v)
+    return str(v)
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Plain aligned columns; the last column (the source) is not padded."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths[:-1], strict=True)) + "  " + cells[-1]
+    return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+def list_models() -> str:
+    from models import MODEL_PRESETS
+
+    rows = []
+    for name, p in MODEL_PRESETS.items():
+        k = p.key_numbers()
+        rows.append([name, f"{k['params'] / 1e9:.2f}", _num(k["layers"]), _num(k["d"]), _num(k["heads"]),
+                     _num(k["kv_heads"]), _num(k["vocab"]), str(k["source"])])
+    return table(["model", "params(B)", "layers", "d", "heads", "kv_heads", "vocab", "source"], rows)
+
+
+def list_methods() -> str:
+    from models import METHOD_PRESETS
+
+    rows = []
+    for name, m in METHOD_PRESETS.items():
+        ptxt = ", ".join(f"{k}={_num(v)}" for k, v in m.get("params", {}).items()) or "-"
+        rows.append([name, ptxt, str(m.get("description", ""))])
+    return table(["method", "default parameters", "description"], rows)
+
+
+def list_networks() -> str:
+    from netsim import network_table
+
+    rows = [
+        [r["name"], _num(r["up_mbps"]), _num(r["down_mbps"]), _num(r["rtt_ms"]), _num(r["jitter_ms"]),
+         _num(r["loss"]), str(r["transport"]), str(r["source"])]
+        for r in network_table()
+    ]
+    return table(["network", "up Mbps", "down Mbps", "RTT ms", "jitter ms", "loss", "transport", "source"], rows)
+
+
+def list_profiles() -> str:
+    from netsim import profile_table
+
+    rows = []
+    for r in profile_table():
+        measured = ", ".join(f"{k} {v:g}" for k, v in (r.get("measured_decode_tok_s") or {}).items()) or "-"
+        rows.append([r["name"], _num(r["mem_bw_gbps"]), _num(r["fp16_tflops"]), _num(r["mem_gb"]),
+                     _num(r["mem_eff"]), str(r["runtime"]), measured, str(r["source"])])
+    return table(["profile", "mem GB/s", "fp16 TFLOPS", "mem GB", "mem eff", "runtime", "measured decode tok/s",
+                  "source"], rows)
+
+
+def list_suites() -> str:
+    rows = []
+    for name, path in sorted(builtin_suites().items()):
+        doc = read_yaml(path) or {}
+        rows.append([name, str(doc.get("description", "")).strip().splitlines()[0] if doc.get("description") else ""])
+    return table(["suite", "description"], rows)
+
+
+LISTERS: dict[str, Callable[[], str]] = {
+    "models": list_models,
+    "methods": list_methods,
+    "networks": list_networks,
+    "profiles": list_profiles,
+    "suites": list_suites,
+}
+
+
+def render(section: str | None) -> str:
+    if section:
+        return LISTERS[section]()
+    return "\n\n".join(f"== {s} ==\n{LISTERS[s]()}" for s in SECTIONS)

@@ -1,0 +1,59 @@
+"""Run one scenario in this process and return its metrics — for scripts and the pytest plugin.
+
+Same validation, resolution, trace building and simulation as ``splitbench run``, with an
+in-memory trace cache so a test module that asserts on many scenarios of one model builds each
+trace once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from models.trace import ExecutionTrace
+
+from .resolve import Resolved, resolve_suite
+from .results import scenario_row, trace_columns
+from .schema import validate_suite
+from .suite import Suite, expand_scenarios
+from .tasks import SimJob, TraceJob, build_trace_task, simulate_task, trace_key
+
+_CACHE: dict[str, tuple[str, ExecutionTrace]] = {}
+
+
+def _trace(model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str) -> tuple[str, str, ExecutionTrace]:
+    key = trace_key(model, method, prompt_tokens, act_dtype)
+    if key not in _CACHE:
+        _, text = build_trace_task(TraceJob(key, model, method, prompt_tokens, act_dtype))
+        _CACHE[key] = (text, ExecutionTrace.from_json(text))
+    text, trace = _CACHE[key]
+    return key, text, trace
+
+
+def resolve_one(fields: dict[str, Any], source: str = "scenario") -> Resolved:
+    """Validate and resolve one scenario given as keyword fields (same rules as a suite entry)."""
+    doc = {"name": "single", "scenarios": [fields]}
+    validate_suite(doc, source)
+    suite = Suite(name="single", seed=int(fields.get("seed", 0)), source=source, base_dir=Path.cwd(), doc=doc)
+    suite.scenarios = expand_scenarios(doc, suite)
+    scenarios, _ = resolve_suite(suite)
+    return scenarios[0]
+
+
+def run_scenario(**fields: Any) -> dict[str, Any]:
+    """Simulate one scenario; returns its results.csv row as a dict of Python values.
+
+    Example: ``run_scenario(model="tiny", method="privatelora", network="5g",
+    device="snapdragon-8gen3", cloud="a100-80g", new_tokens=16)["decode_tok_s"]``.
+    Infeasible scenarios return ``feasible=False`` and ``infeasible_reason``; metrics are None.
+    """
+    from models import comparable_lora_split
+
+    sc = resolve_one(fields)
+    key, text, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)
+    ref_method = comparable_lora_split(sc.method, sc.model)
+    ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype)[2] if ref_method else None
+    outcome = simulate_task(
+        SimJob(sc.scenario_id, key, text, sc.link, sc.device, sc.cloud, sc.new_tokens, sc.seed, want_timeline=False)
+    )
+    return scenario_row(sc, outcome, trace_columns(trace, ref))

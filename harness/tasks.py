@@ -1,0 +1,114 @@
+"""The two kinds of work a run is made of, as top-level functions any executor can ship.
+
+Why plain functions over plain data: the same code runs in-process (``--jobs 1``), in a spawned
+process pool (``--jobs N``) and on Dask workers; traces travel as their canonical JSON so every
+executor replays exactly the same numbers and results are byte-identical whichever ran them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from models.trace import ExecutionTrace
+
+from .resolve import canonical_hash, to_plain
+
+# Parsed traces kept per process: the scenarios of one trace usually land on the same worker many times.
+_PARSED: dict[str, ExecutionTrace] = {}
+_PARSED_MAX = 64
+
+#: Timelines keep times to this many significant digits (they are plotted, not compared).
+TIME_DIGITS = 9
+
+
+def trace_key(model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str) -> str:
+    """Everything a trace depends on — not the network nor the hardware, so those share a trace."""
+    try:
+        from models import trace_cache_key
+    except ImportError:  # pragma: no cover - models/ always provides it; kept for partial checkouts
+        return canonical_hash([to_plain(model), method, prompt_tokens, act_dtype], 16)
+    return str(trace_cache_key(model, method, prompt_tokens, act_dtype))
+
+
+@dataclass(frozen=True)
+class TraceJob:
+    key: str
+    model: Any
+    method: dict[str, Any]
+    prompt_tokens: int
+    act_dtype: str
+
+
+def build_trace_task(job: TraceJob) -> tuple[str, str]:
+    """Build one shape-mode trace (the real split model on the meta device); return its JSON."""
+    import warnings
+
+    from models import build_trace
+
+    with warnings.catch_warnings():  # transformers' deprecation notices are not the user's business
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        trace = build_trace(job.model, job.method, job.prompt_tokens, job.act_dtype, mode="shape")
+    return job.key, trace.to_json()
+
+
+def parse_trace(key: str, text: str) -> ExecutionTrace:
+    trace = _PARSED.get(key)
+    if trace is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        trace = _PARSED[key] = ExecutionTrace.from_json(text)
+    return trace
+
+
+@dataclass(frozen=True)
+class SimJob:
+    scenario_id: str
+    trace_key: str
+    trace_json: str
+    link: Any
+    device: Any
+    cloud: Any
+    new_tokens: int
+    seed: int
+    want_timeline: bool
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.{TIME_DIGITS}g}")
+
+
+def timeline_record(scenario_id: str, timeline: Any, new_tokens: int) -> dict[str, Any]:
+    """One representative decode step (the middle one) with times relative to its start."""
+    record: dict[str, Any] = {"scenario_id": scenario_id, "decode_step": [], "decode_step_index": None}
+    if new_tokens >= 2:
+        index = (new_tokens - 1) // 2
+        # netsim gives times relative to the step's start (the previous token known).
+        events = list(timeline.decode_step_events(index))
+        record["decode_step_index"] = index
+        record["decode_step"] = [
+            {"lane": e["lane"], "label": e["label"], "start": _round(e["start"]), "end": _round(e["end"])}
+            for e in events
+        ]
+    record["token_latencies_s"] = [_round(x) for x in timeline.token_latencies()]
+    return record
+
+
+def simulate_task(job: SimJob) -> dict[str, Any]:
+    """Feasibility check, then the discrete-event simulation of one scenario."""
+    from netsim import feasible, simulate
+
+    trace = parse_trace(job.trace_key, job.trace_json)
+    ok, reason = feasible(trace, job.device, job.cloud, job.new_tokens)
+    if not ok:
+        return {"scenario_id": job.scenario_id, "feasible": False, "reason": str(reason)}
+    timeline = simulate(trace, job.link, job.device, job.cloud, job.new_tokens, seed=job.seed)
+    out: dict[str, Any] = {
+        "scenario_id": job.scenario_id,
+        "feasible": True,
+        "metrics": {k: to_plain(v) for k, v in timeline.metrics().items()},
+    }
+    if job.want_timeline:
+        out["timeline"] = timeline_record(job.scenario_id, timeline, job.new_tokens)
+    return out

@@ -1,0 +1,158 @@
+"""build_trace: run the real split model (shape or numeric mode) and assemble its ExecutionTrace.
+
+Decode steps: the step is recorded at two context lengths (t1 = prompt_tokens and t1 + 1) from a KV
+cache of that length — meta tensors in shape mode, a real unrecorded prefill in numeric mode — and
+every per-step quantity is expressed as ``base + slope · t`` with t the number of tokens already in
+the KV cache when the step starts (the first decode step after a prompt of P tokens has t = P).
+``flops`` / ``kv_bytes`` / ``activation_bytes`` hold the value at t = 0, so ``flops_at(t)`` is exact.
+The linearity is checked at a third point in the tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from models.catalog import ModelPreset, resolve_model
+from models.codec import ACT_DTYPES
+from models.errors import SplitbenchError
+from models.methods import resolve_method
+from models.paradigms import PARADIGMS
+from models.paradigms.base import SplitModel
+from models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
+
+CODE_VERSION = "models-1"  # bump when a change alters recorded numbers (part of the cache key)
+_LINEAR = ("flops", "kv_bytes", "activation_bytes")
+
+
+def make_split(model: str | dict | ModelPreset, method: str | dict, mode: str = "shape", act_dtype: str = "fp16",
+               seed: int = 0) -> SplitModel:
+    if mode not in ("shape", "numeric"):
+        raise SplitbenchError(f"mode: {mode!r} must be shape or numeric")
+    if act_dtype not in ACT_DTYPES:
+        raise SplitbenchError(f"act_dtype: {act_dtype!r} must be one of {', '.join(ACT_DTYPES)}")
+    preset = resolve_model(model)
+    m = resolve_method(method)
+    if m["name"] == "layer-split" and m["device_layers"] > preset.n_layers:
+        raise SplitbenchError(f"method.device_layers: {m['device_layers']} exceeds the model's "
+                              f"{preset.n_layers} layers")
+    params = {k: v for k, v in m.items() if k != "name"}
+    return PARADIGMS[m["name"]](preset, params, mode, act_dtype, seed)
+
+
+def _phase(steps: list[dict[str, Any]], phase: str, tokens: int, context: int) -> PhaseTrace:
+    out = []
+    for s in steps:
+        s = dict(s)
+        s["deps"] = tuple(s["deps"])
+        out.append(Compute(**s) if s.pop("kind") == "compute" else Transfer(**s))
+    return PhaseTrace(phase=phase, tokens=tokens, context=context, steps=tuple(out))
+
+
+def _linearize(a: list[dict[str, Any]], b: list[dict[str, Any]], t1: int, t2: int) -> list[dict[str, Any]]:
+    if len(a) != len(b) or any(x["label"] != y["label"] for x, y in zip(a, b, strict=True)):
+        raise SplitbenchError("internal: decode step structure changed with context length")
+    out = []
+    for x, y in zip(a, b, strict=True):
+        x = dict(x)
+        if x["kind"] == "compute":
+            if x["weight_bytes"] != y["weight_bytes"] or x["kernels"] != y["kernels"]:
+                raise SplitbenchError(f"internal: {x['label']} weight bytes/kernels depend on context")
+            for f in _LINEAR:
+                slope = (y[f] - x[f]) / (t2 - t1)
+                x[f] = x[f] - slope * t1
+                x[f + "_per_ctx"] = slope
+        elif x["payload_bytes"] != y["payload_bytes"]:
+            raise SplitbenchError(f"internal: payload of {x['label']} depends on context")
+        out.append(x)
+    return out
+
+
+def build_trace(model: str | dict | ModelPreset, method: str | dict, prompt_tokens: int, act_dtype: str = "fp16",
+                mode: str = "shape", seed: int = 0) -> ExecutionTrace:
+    """The real split model run on the meta device (shape) or CPU tensors (numeric), recorded."""
+    if not isinstance(prompt_tokens, int) or prompt_tokens < 1:
+        raise SplitbenchError(f"prompt_tokens: must be a positive integer, got {prompt_tokens!r}")
+    split = make_split(model, method, mode, act_dtype, seed)
+    m = resolve_method(method)
+    P = prompt_tokens
+    variants = split.decode_variants()
+    # Prefill: SPA's is the gate-open form whenever the gate can open (conservative).
+    split.reset()
+    split.set_variant(_prefill_variant(m))
+    split.record(split.random_ids(P))
+    prefill = _phase(split.last_steps, "prefill", P, 0)
+    decode: dict[str, PhaseTrace] = {}
+    for vname, v in variants.items():
+        recs = []
+        for t in (P, P + 1):
+            split.fill_cache(t)
+            split.set_variant(v)
+            split.record(split.random_ids(1))
+            recs.append(split.last_steps)
+        decode[vname] = _phase(_linearize(recs[0], recs[1], P, P + 1), "decode", 1, P)
+    split.set_variant(None)
+    preset = split.preset
+    meta = {"n_layers": preset.n_layers, "hidden_size": preset.hidden_size, "n_params": preset.n_params,
+            "n_heads": preset.n_heads, "n_kv_heads": preset.n_kv_heads, "head_dim": preset.head_dim,
+            "vocab_size": preset.vocab_size, "mode": mode, "code_version": CODE_VERSION,
+            "kv_bytes_per_token": _kv_per_token(preset, split)}
+    if m["name"] == "device-only":
+        meta["weight_bits"] = m["weight_bits"]
+    gate_rate = None
+    if m["name"] == "spa":
+        gate_rate, meta["gate_rate_source"] = _spa_gate_rate(split, m, mode)
+    return ExecutionTrace(
+        model=preset.name, method=m["name"], method_params={k: v for k, v in m.items() if k != "name"},
+        act_dtype=act_dtype, prompt_tokens=P, prefill=prefill, decode=decode, gate_rate=gate_rate,
+        device_memory_bytes=split.rec.memory_bytes("device"), cloud_memory_bytes=split.rec.memory_bytes("cloud"),
+        data_leaving_device=split.data_leaving(), meta=meta, version=TRACE_FORMAT_VERSION)
+
+
+def _kv_per_token(preset: ModelPreset, split: SplitModel) -> dict[str, int]:
+    """KV bytes one context token adds on each side (netsim: memory at context t)."""
+    from models.codec import DTYPE_BYTES
+
+    per_layer = 2 * preset.n_kv_heads * preset.head_dim * DTYPE_BYTES[split.compute_dtype]
+    out = {"device": 0, "cloud": 0}
+    for i in range(preset.n_layers):
+        out[split.layer_side(i)] += per_layer
+    return out
+
+
+def _prefill_variant(m: dict[str, Any]) -> Any:
+    if m["name"] != "spa":
+        return None
+    return not (m["gate"] == "never" or (m["gate"] == "rate" and m["gate_rate"] == 0))
+
+
+def _spa_gate_rate(split: SplitModel, m: dict[str, Any], mode: str) -> tuple[float, str]:
+    gate = m["gate"]
+    if gate == "always":
+        return 1.0, "gate always open"
+    if gate == "never":
+        return 0.0, "gate never open"
+    if gate == "rate" or mode == "shape":
+        return float(m["gate_rate"]), "gate_rate parameter" + (" (assumed for the classifier)" if gate != "rate"
+                                                                  else "")
+    # numeric classifier: measured over a seeded greedy generation of 16 tokens
+    import torch
+
+    split.reset()
+    split.set_variant(None)
+    logits = split.forward(split.random_ids(8))
+    for _ in range(16):
+        logits = split.forward(torch.argmax(logits, dim=-1, keepdim=True))
+    opened = split.opened[1:]
+    return sum(opened) / len(opened), "measured: classifier over 16 greedy decode steps (numeric)"
+
+
+def trace_cache_key(model: str | dict | ModelPreset, method: str | dict, prompt_tokens: int,
+                    act_dtype: str = "fp16") -> str:
+    """Stable hash of everything a (shape-mode) trace depends on."""
+    preset = resolve_model(model)
+    blob = {"config": preset.config, "name": preset.name, "method": resolve_method(method),
+            "prompt_tokens": prompt_tokens, "act_dtype": act_dtype, "trace_version": TRACE_FORMAT_VERSION,
+            "code_version": CODE_VERSION}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -1,0 +1,12 @@
+"""One module per family of paradigms; PARADIGMS maps a method name to its split-model class."""
+
+from models.paradigms.adapters import LoraSplit, PrivateLoRA
+from models.paradigms.base import SplitModel
+from models.paradigms.simple import CloudOnly, DeviceOnly, LayerSplit
+from models.paradigms.spa import SPA
+
+PARADIGMS: dict[str, type[SplitModel]] = {
+    c.name: c for c in (DeviceOnly, CloudOnly, PrivateLoRA, SPA, LoraSplit, LayerSplit)
+}
+
+__all__ = ["PARADIGMS", "SplitModel"]

@@ -1,0 +1,177 @@
+"""The shared machinery of a split model: the real transformers decoder run layer by layer, with
+each piece of work attributed to a side and every tensor that changes sides sent through the channel.
+
+A paradigm subclass decides placement (which side runs what) and what crosses the link; the base
+class owns the transformers model, the per-side KV caches, the channel and the recorder, and the
+helpers every paradigm uses (embed, run decoder layers, final norm, LM head, token hand-over).
+
+``step(ids)`` runs one forward step (a prefill of q tokens or a decode step of one) and returns the
+logits of the last position (what generation needs; the LM head runs on that position only).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from models.catalog import ModelPreset, build_model
+from models.codec import CODECS, TORCH_DTYPES, compute_dtype_name, get_codec
+from models.tracing import Channel, KVCache, Recorder, attach_weight_hooks, recording
+
+
+class SplitModel:
+    name: ClassVar[str] = ""
+    data_leaving_device: ClassVar[str] = "activations"
+
+    def __init__(self, preset: ModelPreset, params: dict[str, Any], mode: str, act_dtype: str, seed: int):
+        self.preset, self.params, self.mode, self.act_dtype, self.seed = preset, params, mode, act_dtype, seed
+        self.compute_dtype = compute_dtype_name(act_dtype)
+        self.device = "meta" if mode == "shape" else "cpu"
+        # Numeric runs compute in fp32 on CPU (exact comparisons); shape runs in the compute dtype.
+        self.torch_dtype = TORCH_DTYPES[self.compute_dtype] if mode == "shape" else torch.float32
+        self.rec = Recorder(compute_dtype=self.compute_dtype, weight_bits=self.weight_bits())
+        self.channel = Channel(self.rec, get_codec(act_dtype), CODECS["ids"])
+        self.caches = {"device": KVCache(self.rec), "cloud": KVCache(self.rec)}
+        self.past = 0
+        # Shape mode: meta-op results memoised across this split's recordings (see tracing._Counter).
+        self.memo: dict | None = {} if mode == "shape" else None
+        self.model = build_model(preset, self.device, self.torch_dtype, seed)
+        self.gen = torch.Generator().manual_seed(seed + 1)
+        self.setup()
+        attach_weight_hooks(self.model)
+        for extra in self.extra_modules():
+            attach_weight_hooks(extra)
+
+    # ----- hooks for subclasses -----
+    def setup(self) -> None:
+        """Create/replace modules (adapters, side networks) before hooks are attached."""
+
+    def extra_modules(self) -> list[nn.Module]:
+        return []
+
+    def weight_bits(self) -> dict[str, int]:
+        return {"device": 16, "cloud": 16}
+
+    def decode_variants(self) -> dict[str, Any]:
+        return {"default": None}
+
+    def set_variant(self, variant: Any) -> None:
+        """Force a decode variant (SPA gate) for the next recorded step."""
+
+    def layer_side(self, i: int) -> str:
+        """Which side holds decoder layer i's KV cache (where its attention runs)."""
+        return "cloud"
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def data_leaving(self) -> str:
+        return self.data_leaving_device
+
+    def reference_model(self) -> nn.Module:
+        """The unsplit transformers model the split must equal (paradigms without adapters leave
+        ``self.model`` untouched, so it is its own reference)."""
+        return self.model
+
+    # ----- shared pieces -----
+    @property
+    def core(self) -> nn.Module:
+        return self.model.model
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        return self.core.layers
+
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+    def init_(self, module: nn.Module, std: float) -> None:
+        """Seeded init of new modules in numeric mode (meta modules have no values)."""
+        if self.mode == "numeric":
+            for p in module.parameters():
+                p.data = torch.randn(p.shape, generator=self.gen, dtype=torch.float32) * std
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.core.embed_tokens(ids)
+
+    def run_layers(self, h: torch.Tensor, start: int, end: int, side: str, after_layer=None) -> torch.Tensor:
+        """Decoder layers [start, end) on ``side`` with that side's KV cache; ``after_layer(i, h)`` is
+        called after each layer (SPA streams hidden states from there)."""
+        q = h.shape[1]
+        pos = torch.arange(self.past, self.past + q, device=h.device).unsqueeze(0)
+        self.rec.begin(side, f"rope+mask L{start}")
+        pe = self.core.rotary_emb(h, position_ids=pos)
+        mask = self.causal_mask(q, h)
+        for i in range(start, end):
+            self.rec.begin(side, f"layer {i}")
+            h = self.layers[i](h, attention_mask=mask, position_ids=pos, past_key_values=self.caches[side],
+                               use_cache=True, position_embeddings=pe)
+            if after_layer is not None:
+                after_layer(i, h)
+        return h
+
+    def causal_mask(self, q: int, h: torch.Tensor) -> torch.Tensor | None:
+        """Additive causal mask for q>1 new tokens after ``past`` cached ones (eager attention needs it)."""
+        if q == 1:
+            return None
+        k = self.past + q
+        full = torch.full((q, k), torch.finfo(h.dtype).min, dtype=h.dtype, device=h.device)
+        return torch.triu(full, diagonal=self.past + 1)[None, None]
+
+    def final_norm(self, h: torch.Tensor) -> torch.Tensor:
+        return self.core.norm(h[:, -1:, :])
+
+    def lm_head(self, h_last: torch.Tensor) -> torch.Tensor:
+        return self.model.lm_head(h_last)[:, -1, :]
+
+    def send_token_down(self, logits: torch.Tensor, deps: tuple[int, ...] | None = None) -> int:
+        """Cloud-side greedy pick and hand-over of the token id (what a serving API streams back)."""
+        tok = torch.argmax(logits, dim=-1, keepdim=True) if logits.device.type != "meta" else \
+            torch.empty(1, 1, dtype=torch.long, device="meta")
+        _, sid = self.channel.send("down", tok, "token down", ids=True, deps=deps)
+        return sid
+
+    # ----- driving -----
+    def reset(self) -> None:
+        for c in self.caches.values():
+            c.clear()
+        self.past = 0
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """One step, unrecorded (numeric generation / verification)."""
+        with recording(self.rec, record=False):
+            out = self.step(ids)
+        self.past += ids.shape[1]
+        return out
+
+    def record(self, ids: torch.Tensor) -> Recorder:
+        """One step, recorded: the recorder's steps describe it afterwards."""
+        with recording(self.rec, record=True, memo=self.memo):
+            self.step(ids)
+            steps = self.rec.exported_steps()
+        self.past += ids.shape[1]
+        self.last_steps = steps
+        return self.rec
+
+    def fill_cache(self, t: int) -> None:
+        """Bring the KV caches to context length t: meta tensors in shape mode (no steps run), a real
+        unrecorded prefill of t seeded random tokens in numeric mode."""
+        self.reset()
+        if t == 0:
+            return
+        if self.mode == "shape":
+            dt = self.torch_dtype
+            for side, cache in self.caches.items():
+                ids = [i for i in range(self.n_layers()) if self.layer_side(i) == side]
+                cache.fill_meta(ids, self.preset.n_kv_heads, self.preset.head_dim, t, dt)
+            self.past = t
+        else:
+            self.forward(self.random_ids(t))
+
+    def random_ids(self, n: int) -> torch.Tensor:
+        if self.mode == "shape":
+            return torch.zeros(1, n, dtype=torch.long, device="meta")
+        g = torch.Generator().manual_seed(self.seed + 7 + n)
+        return torch.randint(0, self.preset.vocab_size, (1, n), generator=g)

@@ -1,0 +1,81 @@
+"""Paradigms without adapters: the whole model on one side, or the decoder cut at a layer."""
+
+from __future__ import annotations
+
+import torch
+
+from models.paradigms.base import SplitModel
+
+
+class DeviceOnly(SplitModel):
+    """Everything on the device; ``weight_bits`` changes stored bytes, not the numeric path."""
+
+    name = "device-only"
+
+    def data_leaving(self) -> str:
+        return "nothing"
+
+    def weight_bits(self) -> dict[str, int]:
+        return {"device": int(self.params["weight_bits"]), "cloud": 16}
+
+    def layer_side(self, i: int) -> str:
+        return "device"
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        self.rec.begin("device", "embed")
+        h = self.run_layers(self.embed(ids), 0, self.n_layers(), "device")
+        self.rec.begin("device", "norm+lm_head")
+        return self.lm_head(self.final_norm(h))
+
+
+class CloudOnly(SplitModel):
+    """Prompt ids up once, the whole model on the cloud, each token id down. Decode steps need nothing
+    from the device: the cloud picked the token it is now embedding."""
+
+    name = "cloud-only"
+
+    def data_leaving(self) -> str:
+        return "tokens"
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.past == 0:
+            ids, _ = self.channel.send("up", ids, "prompt ids up", ids=True)
+        self.rec.begin("cloud", "embed")
+        h = self.run_layers(self.embed(ids), 0, self.n_layers(), "cloud")
+        self.rec.begin("cloud", "norm+lm_head")
+        logits = self.lm_head(self.final_norm(h))
+        self.send_token_down(logits)
+        return logits
+
+
+class LayerSplit(SplitModel):
+    """Embedding and the first ``device_layers`` layers on the device; the hidden states of the new
+    positions go up; the rest (and the LM head unless ``head_on_device``) on the cloud."""
+
+    name = "layer-split"
+
+    def data_leaving(self) -> str:
+        return "activations"
+
+    @property
+    def k(self) -> int:
+        return int(self.params["device_layers"])
+
+    def layer_side(self, i: int) -> str:
+        return "device" if i < self.k else "cloud"
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        self.rec.begin("device", "embed")
+        h = self.run_layers(self.embed(ids), 0, self.k, "device") if self.k else self.embed(ids)
+        h, _ = self.channel.send("up", h, f"hidden after layer {self.k - 1} up")
+        h = self.run_layers(h, self.k, self.n_layers(), "cloud")
+        self.rec.begin("cloud", "final norm")
+        h_last = self.final_norm(h)
+        if self.params["head_on_device"]:
+            h_last, _ = self.channel.send("down", h_last, "final hidden down")
+            self.rec.begin("device", "lm_head")
+            return self.lm_head(h_last)
+        self.rec.begin("cloud", "lm_head")
+        logits = self.lm_head(h_last)
+        self.send_token_down(logits)
+        return logits

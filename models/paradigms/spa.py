@@ -1,0 +1,199 @@
+"""SPA — Side Plugin Adaptation: the backbone on the cloud, a ladder side network on the device.
+
+Side network (after the SPA code): h = input_adapter(emb) [d→w]; for each layer i:
+h = down_i(y_i) + side_i(ReLU(h)), y_i the output of backbone layer i, down_i: d→w, side_i a
+residual bottleneck w→d→w (side_i(u) = u + W2·ReLU(W1·u)); the side output is
+output_adapter(ReLU(h)) [w→d]. splitbench adds it to the backbone's final (normed) hidden state
+before the cloud LM head. Everything in the side network is position-wise, so only the last
+position's states are needed for the next token: a prefill streams (L+1) vectors, not P·(L+1).
+
+Gate semantics (documented choice): the gate for a forward step is known when the step starts, so
+the cloud can stream hidden states down as its layers finish (the device side network consumes
+them as they arrive — the one place a trace overlaps cloud compute with transfers and device work).
+``always`` / ``never`` / ``rate`` (seeded Bernoulli, ``random.Random(seed)``, one draw per forward
+step) are exogenous; ``classifier`` applies the cloud's Linear(d, 2) to the final hidden state of
+the previous step's last position (the first step, having none, is routed through the side
+network). With the gate closed, nothing but the token goes down.
+
+``down_proj: device`` sends y_i (d values each) and the embedding output; ``down_proj: cloud``
+runs input_adapter and down_i on the cloud and sends w values each.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import torch
+from torch import nn
+
+from models.paradigms.base import SplitModel
+
+
+class SideNetwork(nn.Module):
+    def __init__(self, d: int, w: int, n_layers: int):
+        super().__init__()
+        self.input_adapter = nn.Linear(d, w)
+        self.downs = nn.ModuleList(nn.Linear(d, w) for _ in range(n_layers))
+        self.side_up = nn.ModuleList(nn.Linear(w, d) for _ in range(n_layers))
+        self.side_down = nn.ModuleList(nn.Linear(d, w) for _ in range(n_layers))
+        self.output_adapter = nn.Linear(w, d)
+
+    def side(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        u = torch.relu(h)
+        return u + self.side_down[i](torch.relu(self.side_up[i](u)))
+
+    def output(self, h: torch.Tensor) -> torch.Tensor:
+        return self.output_adapter(torch.relu(h))
+
+    def forward(self, emb: torch.Tensor, ys: list[torch.Tensor]) -> torch.Tensor:
+        """The whole side network in one process (the reference)."""
+        h = self.input_adapter(emb)
+        for i, y in enumerate(ys):
+            h = self.downs[i](y) + self.side(i, h)
+        return self.output(h)
+
+
+class GateSchedule:
+    """The per-step gate decisions, shared by the split model and the one-process reference."""
+
+    def __init__(self, mode: str, rate: float, seed: int):
+        self.mode, self.rate, self.rng = mode, rate, random.Random(seed)
+        self.prev_open: bool | None = None
+
+    def decide(self, prev_gate_logits: torch.Tensor | None) -> bool:
+        if self.mode == "always":
+            return True
+        if self.mode == "never":
+            return False
+        if self.mode == "rate":
+            return self.rng.random() < self.rate
+        if prev_gate_logits is None or prev_gate_logits.device.type == "meta":
+            return True
+        return bool(torch.argmax(prev_gate_logits, dim=-1).item() == 1)
+
+
+class SPA(SplitModel):
+    name = "spa"
+
+    def data_leaving(self) -> str:
+        return "tokens"
+
+    def setup(self) -> None:
+        if self.mode == "numeric":
+            self.pristine = copy.deepcopy(self.model)
+        d, w, L = self.preset.hidden_size, int(self.params["side_width"]), self.n_layers()
+        with torch.device(self.device):
+            self.sidenet = SideNetwork(d, w, L).to(self.torch_dtype)
+            self.gate = nn.Linear(d, 2).to(self.torch_dtype)
+        self.init_(self.sidenet, 0.5 * d ** -0.5)
+        self.init_(self.gate, d ** -0.5)
+        self.sidenet.requires_grad_(False)
+        self.gate.requires_grad_(False)
+        self.reset_gate()
+
+    def reset_gate(self) -> None:
+        self.schedule = GateSchedule(self.params["gate"], float(self.params["gate_rate"]), self.seed)
+        self.prev_gate_logits: torch.Tensor | None = None
+        self.forced: bool | None = None
+        self.opened: list[bool] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.reset_gate()
+
+    def extra_modules(self) -> list[nn.Module]:
+        return [self.sidenet, self.gate]
+
+    def decode_variants(self) -> dict[str, bool]:
+        return {"gate_open": True, "gate_closed": False}
+
+    def set_variant(self, variant: bool | None) -> None:
+        self.forced = variant
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        open_ = self.schedule.decide(self.prev_gate_logits) if self.forced is None else self.forced
+        self.opened.append(open_)
+        on_cloud = self.params["down_proj"] == "cloud"
+        rec, ch = self.rec, self.channel
+        if self.past == 0:
+            ids, _ = ch.send("up", ids, "prompt ids up", ids=True)
+        first = rec.begin("cloud", "embed", deps=(rec.steps[-1].id,) if rec.recording and rec.steps else ())
+        emb = self.embed(ids)
+        state: dict[str, object] = {"cloud": first, "device": None, "h": None}
+
+        def stream(i: int, y: torch.Tensor) -> None:
+            """After backbone layer i (i=-1: the embedding): send and run the side step on the device."""
+            y_last = y[:, -1:, :]
+            if on_cloud:
+                proj = self.sidenet.input_adapter if i < 0 else self.sidenet.downs[i]
+                y_last = proj(y_last)
+            msg, tid = ch.send("down", y_last, "embedding down" if i < 0 else f"L{i} hidden down",
+                               deps=(state["cloud"],))
+            deps = (tid,) if state["device"] is None else (tid, state["device"])
+            state["device"] = rec.begin("device", "side input" if i < 0 else f"side layer {i}", deps=deps)
+            if i < 0:
+                state["h"] = msg if on_cloud else self.sidenet.input_adapter(msg)
+            else:
+                down = msg if on_cloud else self.sidenet.downs[i](msg)
+                state["h"] = down + self.sidenet.side(i, state["h"])
+
+        if open_:
+            stream(-1, emb)
+        h = emb
+        pos = torch.arange(self.past, self.past + ids.shape[1], device=emb.device).unsqueeze(0)
+        state["cloud"] = rec.begin("cloud", "rope+mask", deps=(state["cloud"],))
+        pe = self.core.rotary_emb(h, position_ids=pos)
+        mask = self.causal_mask(ids.shape[1], h)
+        for i in range(self.n_layers()):
+            state["cloud"] = rec.begin("cloud", f"layer {i}", deps=(state["cloud"],))
+            h = self.layers[i](h, attention_mask=mask, position_ids=pos, past_key_values=self.caches["cloud"],
+                               use_cache=True, position_embeddings=pe)
+            if open_:
+                stream(i, h)
+        state["cloud"] = rec.begin("cloud", "final norm+gate", deps=(state["cloud"],))
+        h_last = self.final_norm(h)
+        self.prev_gate_logits = self.gate(h_last)[:, -1, :]
+        if open_:
+            rec.begin("device", "side output", deps=(state["device"],))
+            s, up = ch.send("up", self.sidenet.output(state["h"]), "side output up")
+            rec.begin("cloud", "add side+lm_head", deps=(state["cloud"], up))
+            h_last = h_last + s
+        else:
+            rec.begin("cloud", "lm_head", deps=(state["cloud"],))
+        logits = self.lm_head(h_last)
+        self.send_token_down(logits, deps=(rec.steps[-1].id,) if rec.recording else None)
+        return logits
+
+
+class SPAReference:
+    """SPA in one process: the unsplit transformers model (its own forward and DynamicCache), the
+    layer outputs collected with forward hooks, the same side network and gate, no channel."""
+
+    def __init__(self, split: SPA):
+        from transformers import DynamicCache
+
+        self.model, self.sidenet, self.gate = split.pristine, split.sidenet, split.gate
+        self.schedule = GateSchedule(split.params["gate"], float(split.params["gate_rate"]), split.seed)
+        self.cache = DynamicCache(config=self.model.config)
+        self.prev: torch.Tensor | None = None
+        self.ys: list[torch.Tensor] = []
+        self.hooks = [layer.register_forward_hook(lambda m, a, out: self.ys.append(out))
+                      for layer in self.model.model.layers]
+        self.hooks.append(self.model.model.embed_tokens.register_forward_hook(lambda m, a, out: self.ys.append(out)))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        open_ = self.schedule.decide(self.prev)
+        self.ys = []
+        with torch.inference_mode():
+            out = self.model.model(input_ids=ids, past_key_values=self.cache, use_cache=True)
+            h_last = out.last_hidden_state[:, -1:, :]
+            self.prev = self.gate(h_last)[:, -1, :]
+            if open_:
+                emb, ys = self.ys[0], self.ys[1:]
+                h_last = h_last + self.sidenet(emb[:, -1:, :], [y[:, -1:, :] for y in ys])
+            return self.model.lm_head(h_last)[:, -1, :]
+
+    def close(self) -> None:
+        for h in self.hooks:
+            h.remove()

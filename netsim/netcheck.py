@@ -1,0 +1,54 @@
+"""netcheck: the link model on its own — K request/response rounds on one connection.
+
+The device sends ``up_bytes``; once all have arrived the cloud computes ``compute_ms`` and replies
+``down_bytes``; once all have arrived the next round starts. ``completion_s`` runs from the first
+request byte (after the handshake) to the last reply byte. Same semantics as the ns-3 reference
+cases in netsim/reference/.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.errors import SplitbenchError
+
+from .link import LinkSpec
+from .tcp import make_path
+
+
+def _check_int(name: str, v: Any, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise SplitbenchError(f"netcheck.{name}: must be an integer >= {lo}, got {v!r}")
+    return v
+
+
+def netcheck(
+    up_bytes: int, down_bytes: int, compute_ms: float, rounds: int, link: LinkSpec, seed: int = 0
+) -> dict[str, Any]:
+    """Simulate the rounds; return completion_s, handshake_s, per_round_s and wire bytes each way."""
+    _check_int("up_bytes", up_bytes, 0)
+    _check_int("down_bytes", down_bytes, 0)
+    _check_int("rounds", rounds, 1)
+    if not isinstance(compute_ms, int | float) or isinstance(compute_ms, bool) or not compute_ms >= 0:
+        raise SplitbenchError(f"netcheck.compute_ms: must be a number >= 0, got {compute_ms!r}")
+    link = link.validate()
+    up, down = make_path(link, "up", seed), make_path(link, "down", seed)
+    t = 0.0
+    per_round: list[float] = []
+    for _ in range(rounds):
+        t_start = t
+        arrived = up.send(t, up_bytes)
+        t = down.send(arrived + compute_ms / 1000.0, down_bytes)
+        per_round.append(t - t_start)
+    return {
+        "completion_s": t,
+        "handshake_s": up.handshake_s(),
+        "per_round_s": per_round,
+        "up_bytes": up.payload_bytes,
+        "down_bytes": down.payload_bytes,
+        "up_wire_bytes": up.wire_bytes,
+        "down_wire_bytes": down.wire_bytes,
+        "up_retx_bytes": getattr(up, "retx_bytes", 0),
+        "down_retx_bytes": getattr(down, "retx_bytes", 0),
+        "transport": link.transport,
+    }

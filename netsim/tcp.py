@@ -1,0 +1,309 @@
+"""Transport models: one sender per direction of one connection.
+
+Why not packet-by-packet simpy events: a 1,000-token PrivateLoRA decode sends ~66,000 messages and
+must replay in about a second. Each message is therefore timed here, outside the event loop, by a
+tight per-packet walk that needs no scheduler: the bottleneck is FIFO, so departures follow from the
+link's byte-space position (see capacity.py), arrivals add propagation (and jitter), and ACKs come
+back in order, so the sender's window is advanced from a small heap of pending ACK times. The simpy
+replay then waits once per message for the time this returns.
+
+TCP model (NewReno-like, as in ns-3 3.44's TcpNewReno with SACK-style recovery):
+- initial window ``init_cwnd_pkts``; slow start grows cwnd by one segment per ACK (ns-3 does not
+  count bytes acked, so with delayed ACKs the window grows 1.5x per RTT: checked against ns-3's
+  max-cwnd figures), congestion avoidance by 1/cwnd per ACK; window = min(cwnd, receive window);
+- the receiver delays ACKs: one ACK per two segments, or after ``delack_ms``;
+- drop-tail bottleneck queue of ``queue_pkts`` packets, plus random loss (Gilbert-Elliott bursts)
+  after the bottleneck; a loss is repaired by fast retransmit once three later segments have been
+  delivered (ssthresh = cwnd = flight/2, once per window) or else by a retransmission timeout
+  (cwnd = 1, RTO doubles);
+- restart after idle: if nothing was in flight for longer than one RTO, cwnd falls back to the
+  initial window (RFC 5681 §4.1), unless ``idle_restart`` is off.
+ACKs are assumed not to compete for the reverse link's capacity (40-60 byte packets).
+
+Wire bytes = payload + ``header_bytes`` per packet (including retransmitted packets). The
+handshake's SYN/SYN-ACK and the pure ACKs are not counted.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import deque
+
+from .capacity import Capacity, ConstantCapacity
+from .link import LinkSpec
+
+SYN_BYTES = 64  # SYN or SYN-ACK with options, on the wire
+ACK, LOSS = 0, 1  # event kinds
+
+
+class Path:
+    """Common bookkeeping of one direction: capacity position, jitter and counters."""
+
+    def __init__(self, link: LinkSpec, direction: str, rng: random.Random) -> None:
+        self.link = link
+        self.cap: Capacity = link.capacity(direction)
+        self.one_way = link.one_way_s
+        self.jitter = link.jitter_ms / 1000.0
+        self.rng = rng
+        self.used = 0.0  # capacity bytes consumed so far
+        self.last_arrival = 0.0
+        self.payload_bytes = 0
+        self.wire_bytes = 0
+        self.retx_bytes = 0
+        self.messages = 0
+        self.last_start = 0.0  # when the latest message began to go out (for the timeline)
+        const = isinstance(self.cap, ConstantCapacity)
+        self._bps = self.cap.bytes_per_s if const else 0.0  # type: ignore[attr-defined]
+
+    def _serialize(self, t: float, nbytes: float) -> float:
+        """Put ``nbytes`` on the bottleneck no earlier than ``t``; return when the last bit leaves."""
+        if self._bps:
+            start = max(self.used, t * self._bps)
+            self.used = start + nbytes
+            return self.used / self._bps
+        start = max(self.used, self.cap.position_at(t))
+        self.used = start + nbytes
+        return self.cap.time_of(self.used)
+
+    def _arrive(self, departure: float) -> float:
+        a = departure + self.one_way
+        if self.jitter:
+            a += self.rng.expovariate(1.0 / self.jitter)
+        if not self.link.reorder:
+            a = max(a, self.last_arrival)
+        self.last_arrival = max(self.last_arrival, a)
+        return a
+
+    def packets(self, nbytes: int) -> int:
+        return max(1, -(-nbytes // self.link.mss_bytes))
+
+    def send(self, t0: float, nbytes: int) -> float:
+        """Hand ``nbytes`` to the transport at ``t0``; return when the last byte has arrived.
+
+        An empty message is not sent at all: it "arrives" when it is handed over.
+        """
+        self.last_start = t0
+        return self._send(t0, nbytes) if nbytes > 0 else t0
+
+    def _send(self, t0: float, nbytes: int) -> float:
+        raise NotImplementedError
+
+
+class IdealPath(Path):
+    """No transport effects: payload serialised at the link rate, plus propagation (and jitter).
+
+    This is the paper's bandwidth-only model when the delay is 0. Wire bytes still count headers.
+    """
+
+    def _send(self, t0: float, nbytes: int) -> float:
+        self.messages += 1
+        self.payload_bytes += nbytes
+        self.wire_bytes += nbytes + self.packets(nbytes) * self.link.header_bytes
+        self.last_start = max(t0, self.cap.time_of(self.used))
+        return self._arrive(self._serialize(t0, nbytes))
+
+    def handshake_s(self) -> float:
+        return 0.0
+
+
+class TcpPath(Path):
+    """One TCP sender (see module docstring). State persists across messages of a connection."""
+
+    def __init__(self, link: LinkSpec, direction: str, rng: random.Random) -> None:
+        super().__init__(link, direction, rng)
+        self.mss = link.mss_bytes
+        self.hdr = link.header_bytes
+        self.rwnd = max(1, link.rwnd_bytes // link.mss_bytes)
+        self.iw = float(link.init_cwnd_pkts)
+        self.cwnd = self.iw
+        self.ssthresh = math.inf
+        rtt = link.rtt_ms / 1000.0
+        self.srtt, self.rttvar = rtt, rtt / 2
+        self.min_rto = link.min_rto_ms / 1000.0
+        self.rto = max(self.min_rto, self.srtt + 4 * self.rttvar)
+        self.backoff = 1.0
+        self.delack = link.delack_ms / 1000.0
+        # (time, tiebreak, kind, npkts|seq, send time for an RTT sample or -1); kinds: ACK, LOSS
+        self.events: list[tuple[float, int, int, int, float]] = []
+        self._tie = 0
+        self.inflight = 0
+        self.next_seq = 0
+        self.recover_seq = -1  # packets sent before this are covered by the current recovery
+        self.sender_free = 0.0
+        self.last_ack = 0.0
+        self.queue: deque[float] = deque()  # departure times of packets in the bottleneck buffer
+        self.pending_ack: tuple[float, float] | None = None  # (arrival, send time) awaiting a 2nd
+        self.undetected: list[list] = []  # [seq, send_time, size, later_delivered, owner]
+        self.retx: deque[tuple[int, int, int]] = deque()  # (seq, size, owner) awaiting retransmission
+        # loss process (Gilbert-Elliott): p_gb chosen so the stationary loss rate is link.loss
+        p, b = link.loss, link.loss_burst
+        self.p_bg = 1.0 / b
+        self.p_gb = p / (b * (1 - p)) if p > 0 else 0.0
+        self.bad = False
+        self.limit = min(self.cwnd, float(self.rwnd))
+
+    # ------------------------------------------------------------------ events
+    def _push(self, t: float, kind: int, val: int, sent: float = -1.0) -> None:
+        self._tie += 1
+        heapq.heappush(self.events, (t, self._tie, kind, val, sent))
+
+    def _on_ack(self, t: float, n: int, sent: float) -> None:
+        self.inflight -= n
+        self.last_ack = t
+        self.backoff = 1.0
+        if sent >= 0:
+            r = t - sent
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - r)
+            self.srtt = 0.875 * self.srtt + 0.125 * r
+            self.rto = max(self.min_rto, self.srtt + 4 * self.rttvar)
+        if self.cwnd < self.ssthresh:  # one segment per ACK, as ns-3's TcpNewReno (no byte counting)
+            self.cwnd = min(self.cwnd + 1.0, max(self.ssthresh, self.cwnd))
+        else:
+            self.cwnd += 1.0 / self.cwnd
+        self.limit = min(self.cwnd, self.rwnd)
+
+    def _on_loss(self, seq: int, rto: bool) -> None:
+        """A lost packet is detected: reduce the window once per window of data, queue a resend."""
+        idx = next((i for i, u in enumerate(self.undetected) if u[0] == seq), None)
+        if idx is None:
+            return  # already handled (e.g. by an RTO)
+        u = self.undetected.pop(idx)
+        self.inflight -= 1
+        if rto:
+            self.ssthresh = max(self.inflight / 2.0, 2.0)
+            self.cwnd = 1.0
+            self.backoff *= 2
+            self.recover_seq = self.next_seq
+        elif seq >= self.recover_seq:
+            self.ssthresh = max((self.inflight + 1) / 2.0, 2.0)
+            self.cwnd = self.ssthresh
+            self.recover_seq = self.next_seq
+        self.limit = min(self.cwnd, self.rwnd)
+        self.retx.append((u[0], u[2], u[4]))
+
+    def _next_event(self) -> float:
+        """Process the earliest pending event (materialising a delayed ACK or an RTO if due)."""
+        pa = self.pending_ack
+        if pa is not None and (not self.events or pa[0] + self.delack + self.one_way <= self.events[0][0]):
+            self.pending_ack = None
+            t = pa[0] + self.delack + self.one_way
+            self._on_ack(t, 1, pa[1])
+            return t
+        if self.events:
+            t, _, kind, val, sent = heapq.heappop(self.events)
+            if kind == ACK:
+                self._on_ack(t, val, sent)
+            else:
+                self._on_loss(val, rto=False)
+            return t
+        # nothing in flight but losses nobody can report: the retransmission timer fires
+        u0 = min(self.undetected, key=lambda u: u[1])
+        t = max(self.last_ack, u0[1]) + self.rto * self.backoff
+        for u in list(self.undetected):
+            self._on_loss(u[0], rto=True)
+        self.last_ack = t
+        return t
+
+    # ------------------------------------------------------------------ sending
+    def _lost(self) -> bool:
+        if self.p_gb == 0.0:
+            return False
+        if self.bad:
+            if self.rng.random() < self.p_bg:
+                self.bad = False
+        elif self.rng.random() < self.p_gb:
+            self.bad = True
+        return self.bad
+
+    def _transmit(self, now: float, seq: int, size: int) -> float | None:
+        """Offer one packet to the bottleneck at ``now``; return its arrival time, None if lost."""
+        wire = size + self.hdr
+        self.wire_bytes += wire
+        q = self.queue
+        while q and q[0] <= now:
+            q.popleft()
+        if len(q) >= self.link.queue_pkts:
+            return None  # drop-tail
+        dep = self._serialize(now, wire)
+        q.append(dep)
+        if self._lost():
+            return None
+        return self._arrive(dep)
+
+    def _send(self, t0: float, nbytes: int) -> float:
+        self.messages += 1
+        self.payload_bytes += nbytes
+        # catch up with everything that happened before t0
+        while (self.events and self.events[0][0] <= t0) or (
+            self.pending_ack is not None and self.pending_ack[0] + self.delack + self.one_way <= t0
+        ):
+            self._next_event()
+        if (
+            self.link.idle_restart
+            and self.inflight == 0
+            and not self.undetected
+            and t0 - max(self.last_ack, self.sender_free) > self.rto
+        ):
+            self.cwnd = min(self.cwnd, self.iw)
+            self.limit = min(self.cwnd, self.rwnd)
+        now = max(t0, self.sender_free)
+        self.last_start = now
+        npk = self.packets(nbytes)
+        last_size = nbytes - (npk - 1) * self.mss
+        owner = self.messages
+        sent_new = 0
+        remaining = npk
+        done = 0.0
+        while remaining:
+            if (self.retx or sent_new < npk) and self.inflight < self.limit:
+                if self.retx:
+                    seq, size, own = self.retx.popleft()
+                    self.retx_bytes += size + self.hdr
+                    fresh = False
+                else:
+                    seq, size, own = self.next_seq, (self.mss if sent_new < npk - 1 else last_size), owner
+                    self.next_seq += 1
+                    sent_new += 1
+                    fresh = True
+                self.inflight += 1
+                arr = self._transmit(now, seq, size)
+                if arr is None:
+                    self.undetected.append([seq, now, size, 0, own])
+                    continue
+                if own == owner:
+                    remaining -= 1
+                    if arr > done:
+                        done = arr
+                ack_t = arr + self.one_way
+                for u in self.undetected:
+                    if u[0] < seq:
+                        u[3] += 1
+                        if u[3] == 3:
+                            self._push(ack_t, LOSS, u[0])
+                pa = self.pending_ack
+                if pa is not None and arr - pa[0] < self.delack:
+                    self.pending_ack = None
+                    self._push(ack_t, ACK, 2, now if fresh else -1.0)
+                else:
+                    if pa is not None:
+                        self._push(pa[0] + self.delack + self.one_way, ACK, 1, pa[1])
+                    self.pending_ack = (arr, now if fresh else -1.0)
+            else:
+                t = self._next_event()
+                if t > now:
+                    now = t
+        self.sender_free = now
+        return done
+
+    def handshake_s(self) -> float:
+        """SYN up, SYN-ACK down; the client's ACK rides on the first data segment."""
+        up = SYN_BYTES * 8 / (self.link.up_mbps * 1e6)
+        down = SYN_BYTES * 8 / (self.link.down_mbps * 1e6)
+        return self.link.rtt_ms / 1000.0 + up + down
+
+
+def make_path(link: LinkSpec, direction: str, seed: int) -> Path:
+    rng = random.Random(f"{seed}:{direction}")
+    return (IdealPath if link.transport == "ideal" else TcpPath)(link, direction, rng)

@@ -1,0 +1,32 @@
+"""The render pipeline: load → tables → break-evens → figures → document, all files written here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports.breakeven import break_evens
+from reports.document import ReportContext, build_blocks, latency_tables, to_html, to_markdown
+from reports.load import load
+from reports.plots import build_figures, save_figure
+from reports.tables import break_even_table, build_tables, write_tables
+
+
+def render(results_dir: Path) -> Path:
+    """See :func:`reports.render`."""
+    data = load(results_dir)
+    tables = build_tables(data.results)
+    items = break_evens(data.sweeps)
+    be_table = break_even_table(items)
+    figures = build_figures(data, items)
+    plots_dir = results_dir / "plots"
+    paths = {f.stem: save_figure(f.fig, plots_dir, f.stem)[0] for f in figures}
+    ctx = ReportContext(data=data, tables=tables, break_even_table=be_table, break_evens=items,
+                        figures=figures, figure_paths=paths)
+    ctx.extra_tables = latency_tables(ctx)
+    write_tables(tables + ([be_table] if be_table else []) + list(ctx.extra_tables.values()),
+                 results_dir / "tables")
+    blocks = build_blocks(ctx)
+    md = results_dir / "report.md"
+    md.write_text(to_markdown(blocks), encoding="utf-8")
+    (results_dir / "report.html").write_text(to_html(blocks), encoding="utf-8")
+    return md

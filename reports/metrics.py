@@ -1,0 +1,160 @@
+"""Metric definitions, units and paradigm colours: the one place reports/ takes them from.
+
+Why a single dictionary: the table headers, the CSV column names and the report's definitions
+section are all generated from :data:`METRICS`, so a unit can never differ between what a table
+shows and what the report says it means. Every table value is ``results.csv value × scale``; the
+scale is the only unit conversion reports/ ever applies (documented per metric below).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One results.csv column as the report presents it."""
+
+    column: str  # results.csv column
+    header: str  # short table header (unit appended by :meth:`label`)
+    unit: str  # unit in the table (after scaling); "" for dimensionless text
+    definition: str
+    scale: float = 1.0  # table value = results.csv value * scale
+    csv_name: str = ""  # column name in tables/*.csv; defaults to ``column``
+
+    @property
+    def csv_column(self) -> str:
+        return self.csv_name or self.column
+
+    def label(self) -> str:
+        """Header text with its unit, e.g. ``TTFT (ms)``."""
+        return f"{self.header} ({self.unit})" if self.unit else self.header
+
+
+_METRIC_LIST: list[Metric] = [
+    Metric("decode_tok_s", "decode", "tok/s",
+           "Decode throughput: 1 / tpot_s, output tokens per second after the first token."),
+    Metric("ttft_s", "TTFT", "ms",
+           "Time to first token: from the first prompt byte leaving the device to the first output "
+           "token known on the device, excluding the connection handshake (results.csv: seconds).",
+           scale=1000.0, csv_name="ttft_ms"),
+    Metric("tpot_s", "TPOT", "ms",
+           "Time per output token: mean time per output token after the first (results.csv: seconds).",
+           scale=1000.0, csv_name="tpot_ms"),
+    Metric("e2e_s", "end-to-end", "s",
+           "End-to-end time of one request: ttft_s + (new_tokens - 1) · tpot_s."),
+    Metric("speedup_vs_device_only", "speed-up vs device-only", "×",
+           "decode_tok_s divided by the decode_tok_s of device-only with the same model, device, "
+           "prompt and generation length (filled by the harness when that row exists)."),
+    Metric("share_of_cloud_only_pct", "share of cloud-only", "%",
+           "decode_tok_s as a percentage of cloud-only's decode_tok_s on the same model, network "
+           "and cloud."),
+    Metric("up_bytes_per_token", "up", "B/token",
+           "Decode-phase application payload sent device → cloud per generated token (serialized "
+           "tensors or token ids plus framing; no TCP/IP headers)."),
+    Metric("down_bytes_per_token", "down", "B/token",
+           "Decode-phase application payload sent cloud → device per generated token."),
+    Metric("round_trips_per_token", "round trips", "per token",
+           "Sequential device ↔ cloud exchanges one decode step waits on (each costs at least one "
+           "RTT on a real link)."),
+    Metric("comm_reduction_pct", "comm. reduction vs lora-split", "%",
+           "1 - (up + down payload per token) / (that of lora-split with the same adapted "
+           "projections and layers and the same embedding/LM-head placement), in percent; empty "
+           "where no comparable lora-split exists (device-only, cloud-only, layer-split)."),
+    Metric("data_leaving_device", "data leaving device", "",
+           "What leaves the user's device: nothing, activations only, or tokens (raw text)."),
+]
+
+# Metrics defined in the report but not shown in the per-network tables.
+_EXTRA_DEFINITIONS: list[Metric] = [
+    Metric("prefill_tok_s", "prefill", "tok/s", "Prompt processing rate: prompt_tokens / ttft_s."),
+    Metric("handshake_s", "handshake", "s",
+           "Connection set-up (TCP handshake) before the first prompt byte; reported apart from TTFT."),
+    Metric("up_bytes", "up (request)", "B", "Application payload device → cloud for the whole request."),
+    Metric("down_bytes", "down (request)", "B", "Application payload cloud → device for the whole request."),
+    Metric("up_wire_bytes", "up on the wire", "B",
+           "Bytes device → cloud on the wire: payload + TCP/IP headers + retransmissions."),
+    Metric("down_wire_bytes", "down on the wire", "B",
+           "Bytes cloud → device on the wire: payload + TCP/IP headers + retransmissions."),
+    Metric("token_latency_p50_ms", "p50 token latency", "ms",
+           "Median of the per-token latencies in timelines/<scenario_id>.json (time between "
+           "consecutive output tokens)."),
+    Metric("token_latency_p99_ms", "p99 token latency", "ms",
+           "99th percentile of the per-token latencies (linear interpolation between order statistics)."),
+    Metric("break_even", "break-even", "ms or Mbit/s",
+           "In a sweep of RTT (or uplink rate), the value at which a split paradigm's decode_tok_s "
+           "crosses device-only's decode_tok_s at the same sweep point; found by linear interpolation "
+           "between neighbouring sweep points."),
+]
+
+METRICS: dict[str, Metric] = {m.column: m for m in _METRIC_LIST}
+ALL_DEFINITIONS: dict[str, Metric] = {m.column: m for m in _METRIC_LIST + _EXTRA_DEFINITIONS}
+TABLE_METRICS: list[str] = [m.column for m in _METRIC_LIST]
+
+# ----- paradigms: order and colour (the same in every plot) -----
+PARADIGM_ORDER: list[str] = ["device-only", "cloud-only", "privatelora", "spa", "lora-split", "layer-split"]
+REFERENCE_PARADIGMS: tuple[str, str] = ("device-only", "cloud-only")
+
+PARADIGM_COLORS: dict[str, str] = {
+    "device-only": "#4d4d4d",  # dark grey
+    "cloud-only": "#1f77b4",  # blue
+    "privatelora": "#d62728",  # red
+    "spa": "#2ca02c",  # green
+    "lora-split": "#ff7f0e",  # orange
+    "layer-split": "#9467bd",  # purple
+}
+_FALLBACK_COLORS = ["#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+
+PARADIGM_NAMES: dict[str, str] = {
+    "device-only": "device-only",
+    "cloud-only": "cloud-only",
+    "privatelora": "PrivateLoRA",
+    "spa": "SPA",
+    "lora-split": "LoRA on the device (lora-split)",
+    "layer-split": "layer-split",
+}
+
+SWEEP_AXES: dict[str, tuple[str, str]] = {
+    # vary -> (axis label with unit, unit for sentences)
+    "rtt_ms": ("round-trip time (ms)", "ms"),
+    "up_mbps": ("uplink bandwidth (Mbit/s)", "Mbit/s"),
+}
+
+
+def paradigm_color(method: str) -> str:
+    """Fixed colour of a paradigm; unknown paradigms get a stable colour derived from the name."""
+    if method in PARADIGM_COLORS:
+        return PARADIGM_COLORS[method]
+    return _FALLBACK_COLORS[sum(method.encode()) % len(_FALLBACK_COLORS)]
+
+
+def paradigm_rank(method: str) -> int:
+    """Sort key putting the reference paradigms first and unknown ones last."""
+    return PARADIGM_ORDER.index(method) if method in PARADIGM_ORDER else len(PARADIGM_ORDER)
+
+
+def display_name(method: str, method_label: str) -> str:
+    """Readable paradigm name for sentences: 'privatelora r=128' -> 'PrivateLoRA r=128'."""
+    name = PARADIGM_NAMES.get(method, method)
+    if method_label and method_label != method:
+        rest = method_label[len(method):].strip() if method_label.startswith(method) else method_label
+        if method == "lora-split" and rest:
+            return f"LoRA on the device (lora-split {rest})"
+        return f"{name} {rest}".strip()
+    return name
+
+
+def fmt_number(value: float | None) -> str:
+    """Human formatting used in every markdown/HTML table and sentence.
+
+    Whole numbers (and anything from 1000 up) with thousands separators, otherwise three
+    significant digits without trailing zeros; "—" for not applicable. Tables keep the full value
+    in their CSV; this is presentation only.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    v = float(value)
+    if v == round(v) or abs(v) >= 999.5:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"

@@ -1,0 +1,423 @@
+"""Figures. Each ``*_figure`` function returns a matplotlib Figure (so tests can inspect series and
+labels); :func:`save_figure` writes it as PNG and SVG with fixed metadata so reruns are
+byte-identical.
+
+Figures are built with the object-oriented API (``matplotlib.figure.Figure``, Agg canvas), never
+pyplot: no display, no global figure registry, nothing to close, safe in worker processes.
+Colours come from :func:`reports.metrics.paradigm_color` only, so a paradigm looks the same in
+every figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
+
+from reports.breakeven import BreakEven, curve, iter_sweep_groups
+from reports.load import GROUP_KEYS, ResultsDir, iter_groups
+from reports.metrics import (
+    METRICS,
+    REFERENCE_PARADIGMS,
+    SWEEP_AXES,
+    fmt_number,
+    paradigm_color,
+    paradigm_rank,
+)
+from reports.tables import group_slug, group_title, slug, varying_keys
+
+RC: dict[str, Any] = {
+    "svg.hashsalt": "splitbench",  # stable element ids in SVG
+    "svg.fonttype": "path",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+}
+PNG_DPI = 130
+LABEL_BOX = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 0.5}
+
+# Activity colours for the decode-step timeline (lanes are activities, not paradigms).
+LANES: list[tuple[str, str, str]] = [  # (lane key in timelines json, label, colour)
+    ("device", "device compute", "#8da0cb"),
+    ("up", "uplink", "#fc8d62"),
+    ("cloud", "cloud compute", "#66c2a5"),
+    ("down", "downlink", "#e78ac3"),
+    ("waiting", "waiting (propagation, idle)", "#bdbdbd"),
+]
+
+
+@dataclass
+class FigureItem:
+    """A built figure plus what the report needs to say about it."""
+
+    stem: str  # file stem in plots/
+    kind: str  # throughput | crossover | payload | timeline | latency_cdf
+    title: str
+    caption: str
+    fig: Figure
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    with matplotlib.rc_context(RC):
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_figure(fig: Figure, folder: Path, stem: str) -> tuple[Path, Path]:
+    """Write ``stem.png`` and ``stem.svg``; metadata without dates or versions -> identical reruns."""
+    folder.mkdir(parents=True, exist_ok=True)
+    png, svg = folder / f"{stem}.png", folder / f"{stem}.svg"
+    with matplotlib.rc_context(RC):
+        fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
+        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    return png, svg
+
+
+def _plain_ticks(axis: Any, ticks: np.ndarray | None) -> None:
+    """Log axes with readable numbers (5, 20, 100) instead of 10^1 powers."""
+    if ticks is not None:
+        axis.set_ticks(ticks, [fmt_number(t) for t in ticks])
+        axis.set_minor_locator(NullLocator())
+    else:
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_number(v)))
+        axis.set_minor_formatter(NullFormatter())
+
+
+# ---------------------------------------------------------------- throughput bars
+def throughput_figure(rows: pd.DataFrame, title: str) -> Figure:
+    """Grouped bars of decode tok/s per network for split paradigms; device-only and cloud-only
+    drawn as reference lines across each network's group; infeasible bars hatched and labelled."""
+    networks = sorted(rows["network"].unique())
+    split = rows[~rows["method"].isin(REFERENCE_PARADIGMS)]
+    labels = sorted(split[["method", "method_label"]].drop_duplicates().itertuples(index=False),
+                    key=lambda t: (paradigm_rank(t[0]), t[1]))
+    n = max(len(labels), 1)
+    width = 0.8 / n
+    fig = _new_figure(max(5.5, 1.1 * len(networks) * max(n, 2) * 0.55 + 2), 4.0)
+    with matplotlib.rc_context(RC):
+        ax = fig.add_subplot()
+        ymax = float(np.nanmax(rows["decode_tok_s"].to_numpy(dtype=float), initial=0.0)) or 1.0
+        seen_variants: dict[str, int] = {}
+        for j, (method, label) in enumerate(labels):
+            variant = seen_variants.get(method, 0)
+            seen_variants[method] = variant + 1
+            xs, hs, infeasible = [], [], []
+            for i, net in enumerate(networks):
+                r = split[(split["network"] == net) & (split["method_label"] == label)]
+                x = i - 0.4 + width * (j + 0.5)
+                xs.append(x)
+                ok = not r.empty and bool(r["feasible"].iloc[0]) and not np.isnan(r["decode_tok_s"].iloc[0])
+                hs.append(float(r["decode_tok_s"].iloc[0]) if ok else 0.0)
+                infeasible.append(not r.empty and not ok)
+            bars = ax.bar(xs, hs, width * 0.92, label=label, color=paradigm_color(method),
+                          hatch=["", "//", "..", "xx"][variant % 4], edgecolor="white", linewidth=0.5)
+            ax.bar_label(bars, labels=["" if bad or h == 0 else fmt_number(h)
+                                       for h, bad in zip(hs, infeasible, strict=True)],
+                         fontsize=7, padding=1)
+            for x, bad in zip(xs, infeasible, strict=True):
+                if bad:
+                    ax.text(x, ymax * 0.02, "infeasible", rotation=90, ha="center", va="bottom",
+                            fontsize=7, color=paradigm_color(method))
+        for ref, style in (("device-only", "--"), ("cloud-only", ":")):
+            first = True
+            for i, net in enumerate(networks):
+                r = rows[(rows["network"] == net) & (rows["method"] == ref) & rows["feasible"]]
+                if r.empty or np.isnan(r["decode_tok_s"].iloc[0]):
+                    continue
+                y = float(r["decode_tok_s"].iloc[0])
+                ax.hlines(y, i - 0.45, i + 0.45, colors=paradigm_color(ref), linestyles=style,
+                          linewidth=1.8, label=ref if first else "_nolegend_", zorder=3)
+                ax.annotate(f"{ref} {fmt_number(y)}", (i - 0.45, y), textcoords="offset points",
+                            xytext=(0, 2), fontsize=7, va="bottom", ha="left", color=paradigm_color(ref),
+                            zorder=4, bbox=LABEL_BOX)
+                first = False
+        ax.set_xticks(range(len(networks)), networks)
+        ax.set_xlim(-0.6, len(networks) - 0.4)
+        ax.set_ylim(0, ymax * 1.15)
+        ax.set_xlabel("network")
+        ax.set_ylabel("decode throughput (tok/s)")
+        ax.set_title(title)
+        ax.grid(axis="x", visible=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+# ---------------------------------------------------------------- crossover curves
+def crossover_figure(rows: pd.DataFrame, key: dict[str, str], items: list[BreakEven]) -> Figure:
+    """Decode tok/s versus the swept link parameter, one line per paradigm, break-evens marked."""
+    vary = key["vary"]
+    xlabel = SWEEP_AXES.get(vary, (vary, ""))[0]
+    unit = SWEEP_AXES.get(vary, (vary, ""))[1]
+    fig = _new_figure(6.8, 4.2)
+    with matplotlib.rc_context(RC):
+        ax = fig.add_subplot()
+        labels = sorted(rows[["method", "method_label"]].drop_duplicates().itertuples(index=False),
+                        key=lambda t: (paradigm_rank(t[0]), t[1]))
+        for method, label in labels:
+            x, y = curve(rows[rows["method_label"] == label])
+            ref = method in REFERENCE_PARADIGMS
+            ax.plot(x, y, label=label, color=paradigm_color(method),
+                    linestyle={"device-only": "--", "cloud-only": ":"}.get(method, "-"),
+                    marker=None if ref else "o", markersize=3.5, linewidth=1.8 if ref else 1.5)
+        dev = rows[rows["method"] == "device-only"]
+        dx, dy = curve(dev) if not dev.empty else (np.array([]), np.array([]))
+        first = True
+        for b in items:
+            if b.value is None or len(dx) == 0:
+                continue
+            yb = float(np.interp(b.value, dx, dy))
+            ax.plot([b.value], [yb], marker="X", markersize=10, color=paradigm_color(b.method),
+                    markeredgecolor="black", linestyle="none",
+                    label="break-even vs device-only" if first else "_nolegend_", zorder=5)
+            ax.axvline(b.value, color=paradigm_color(b.method), linestyle=":", linewidth=1)
+            ax.annotate(f"{fmt_number(b.value)} {unit}", (b.value, yb), textcoords="offset points",
+                        xytext=(6, 8), fontsize=8, color=paradigm_color(b.method), fontweight="bold")
+            first = False
+        xs = np.unique(rows["value"].to_numpy(dtype=float))
+        if vary == "up_mbps" and xs.min() > 0 and xs.max() / xs.min() >= 20:
+            ax.set_xscale("log")
+            _plain_ticks(ax.xaxis, xs if len(xs) <= 12 else None)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("decode throughput (tok/s)")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{key['model']}: decode throughput vs {xlabel.split(' (')[0]}\n"
+                     f"other link parameters as {key['network']}; sweep '{key['sweep']}'", fontsize=9)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+# ---------------------------------------------------------------- payload bytes
+def payload_figure(rows: pd.DataFrame, model: str) -> Figure:
+    """Up and down payload bytes per generated token per paradigm on a log scale.
+
+    Payload is a property of model × paradigm (not of the link), so the median over the model's rows
+    is shown; zero-byte paradigms (device-only) cannot sit on a log axis and are annotated instead.
+    """
+    stats = (rows.groupby(["method", "method_label"], sort=False)
+             [["up_bytes_per_token", "down_bytes_per_token", "comm_reduction_pct"]].median())
+    order = sorted(stats.index, key=lambda t: (paradigm_rank(t[0]), t[1]))
+    fig = _new_figure(max(5.5, 0.9 * len(order) + 2.5), 4.2)
+    with matplotlib.rc_context(RC):
+        ax = fig.add_subplot()
+        ax.set_yscale("log")
+        positive = stats[["up_bytes_per_token", "down_bytes_per_token"]].to_numpy(dtype=float)
+        positive = positive[np.isfinite(positive) & (positive > 0)]
+        floor = float(positive.min()) / 4 if positive.size else 1.0
+        top = float(positive.max()) * 60 if positive.size else 10.0
+        for i, (method, label) in enumerate(order):
+            s = stats.loc[(method, label)]
+            color = paradigm_color(method)
+            for dx, col, hatch, alpha in ((-0.2, "up_bytes_per_token", "", 1.0),
+                                          (0.2, "down_bytes_per_token", "///", 0.55)):
+                v = float(s[col])
+                if np.isfinite(v) and v > 0:
+                    bars = ax.bar(i + dx, v, 0.38, color=color, alpha=alpha, hatch=hatch, edgecolor="white")
+                    ax.bar_label(bars, labels=[fmt_number(v)], fontsize=7, padding=1)
+            up, down = float(s["up_bytes_per_token"]), float(s["down_bytes_per_token"])
+            if (up or 0) <= 0 and (down or 0) <= 0:
+                ax.text(i, floor * 1.3, "nothing\nsent", ha="center", va="bottom", fontsize=8, color=color)
+            cr = float(s["comm_reduction_pct"])
+            if method == "lora-split":
+                ax.text(i, top / 1.5, "reference for\ncomm. reduction", ha="center", va="top", fontsize=7,
+                        color=color, fontweight="bold")
+            elif np.isfinite(cr):
+                word = "less" if cr >= 0 else "more"
+                ax.text(i, top / 1.5, f"{fmt_number(abs(cr))}% {word}\nthan lora-split", ha="center",
+                        va="top", fontsize=7, color=color, fontweight="bold")
+        ax.set_ylim(floor, top)
+        ax.set_xlim(-0.6, len(order) - 0.4)
+        ax.set_xticks(range(len(order)), [label for _, label in order], rotation=20, ha="right")
+        for tick, (method, _) in zip(ax.get_xticklabels(), order, strict=True):
+            tick.set_color(paradigm_color(method))
+        ax.set_xlabel("paradigm")
+        ax.set_ylabel("payload per generated token (bytes, log scale)")
+        ax.set_title(f"{model}: decode payload per token (communication reduction)")
+        ax.grid(axis="x", visible=False)
+        handles = [Patch(facecolor="#777777", label="up (device → cloud)"),
+                   Patch(facecolor="#777777", alpha=0.55, hatch="///", edgecolor="white",
+                         label="down (cloud → device)")]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+# ---------------------------------------------------------------- decode-step timeline
+def _waiting(events: list[dict[str, Any]], end: float) -> list[tuple[float, float]]:
+    """Intervals of [0, end] where no lane is active: the step waits on propagation or nothing."""
+    spans = sorted((float(e["start"]), float(e["end"])) for e in events)
+    gaps, t = [], 0.0
+    for s, e in spans:
+        if s > t:
+            gaps.append((t, s))
+        t = max(t, e)
+    if end > t:
+        gaps.append((t, end))
+    return gaps
+
+
+def timeline_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], title: str) -> Figure | None:
+    """One panel per paradigm: a representative decode step split into activity lanes, with the
+    total time of each lane in its label."""
+    panels = [(r.method, r.method_label, timelines[r.scenario_id]["decode_step"])
+              for r in rows.itertuples() if r.scenario_id in timelines
+              and timelines[r.scenario_id].get("decode_step")]
+    if not panels:
+        return None
+    fig = _new_figure(7.5, 0.5 + 1.35 * len(panels))
+    with matplotlib.rc_context(RC):
+        # each panel its own time axis: a 40 ms step next to a 1 s step would otherwise be invisible
+        axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+        for ax, (method, label, events) in zip(axes, panels, strict=True):
+            end = max(float(e["end"]) for e in events)
+            ticks = []
+            for k, (lane, lane_label, color) in enumerate(LANES):
+                if lane == "waiting":
+                    spans = _waiting(events, end)
+                else:
+                    spans = [(float(e["start"]), float(e["end"])) for e in events if e["lane"] == lane]
+                total = sum(e - s for s, e in spans) * 1000
+                y = len(LANES) - 1 - k
+                ax.broken_barh([(s * 1000, (e - s) * 1000) for s, e in spans], (y - 0.4, 0.8),
+                               facecolors=color, label=lane_label, edgecolor="none")
+                ticks.append((y, f"{lane_label.split(' (')[0]}  {fmt_number(total)} ms"))
+            ax.set_yticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=7)
+            ax.set_title(f"{label}: one decode step = {fmt_number(end * 1000)} ms", loc="left",
+                         color=paradigm_color(method), fontsize=9, fontweight="bold")
+            ax.grid(axis="y", visible=False)
+            ax.spines["left"].set_color(paradigm_color(method))
+            ax.spines["left"].set_linewidth(3)
+            ax.set_xlim(0, end * 1000 * 1.02)
+        axes[-1].set_xlabel("time within one decode step (ms; each panel has its own scale)")
+        fig.suptitle(f"Where the time goes: {title}", fontsize=10)
+    return fig
+
+
+# ---------------------------------------------------------------- per-token latency CDF
+def _link_spec(scenario: dict[str, Any]) -> dict[str, Any] | None:
+    for k in ("network", "link"):
+        v = scenario.get(k)
+        if isinstance(v, dict):
+            return v
+    return None
+
+
+def is_variable_link(rows: pd.DataFrame, data: ResultsDir) -> bool:
+    """True for trace-driven, jittery or lossy links (per scenarios.yaml); without scenarios.yaml,
+    when token latencies spread by more than 5% between median and p99."""
+    specs = [_link_spec(data.scenarios[s]) for s in rows["scenario_id"] if s in data.scenarios]
+    specs = [s for s in specs if s is not None]
+    if specs:
+        return any(float(s.get("jitter_ms") or 0) > 0 or float(s.get("loss") or 0) > 0
+                   or s.get("trace_up") or s.get("trace_down") for s in specs)
+    for sid in rows["scenario_id"]:
+        lat = np.asarray(data.timelines.get(sid, {}).get("token_latencies_s") or [], dtype=float)
+        if lat.size > 2 and np.median(lat) > 0 and np.percentile(lat, 99) / np.median(lat) > 1.05:
+            return True
+    return False
+
+
+def latency_cdf_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], title: str) -> Figure | None:
+    """Empirical CDF of per-token latency, one step curve per paradigm."""
+    curves = [(r.method, r.method_label, np.sort(np.asarray(timelines[r.scenario_id]["token_latencies_s"],
+                                                           dtype=float)) * 1000)
+              for r in rows.itertuples() if r.scenario_id in timelines
+              and timelines[r.scenario_id].get("token_latencies_s")]
+    if not curves:
+        return None
+    fig = _new_figure(6.8, 4.0)
+    with matplotlib.rc_context(RC):
+        ax = fig.add_subplot()
+        for method, label, lat in curves:
+            frac = np.arange(1, lat.size + 1) / lat.size
+            ax.step(lat, frac, where="post", label=label, color=paradigm_color(method),
+                    linestyle={"device-only": "--", "cloud-only": ":"}.get(method, "-"), linewidth=1.6)
+        all_lat = np.concatenate([c[2] for c in curves])
+        if all_lat.min() > 0 and all_lat.max() / all_lat.min() >= 30:
+            ax.set_xscale("log")
+            _plain_ticks(ax.xaxis, None)
+        ax.set_xlabel("per-token latency (ms)")
+        ax.set_ylabel("fraction of tokens (CDF)")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"Per-token latency CDF: {title}")
+        ax.legend(loc="lower right")
+    return fig
+
+
+def token_latency_stats(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """p50/p99 per paradigm from the timelines (for the table under the CDF)."""
+    recs = []
+    for r in rows.itertuples():
+        lat = np.asarray(timelines.get(r.scenario_id, {}).get("token_latencies_s") or [], dtype=float)
+        if lat.size:
+            recs.append({"scenario_id": r.scenario_id, "method_label": r.method_label,
+                         "token_latency_p50_ms": float(np.percentile(lat, 50)) * 1000,
+                         "token_latency_p99_ms": float(np.percentile(lat, 99)) * 1000,
+                         "tokens": int(lat.size)})
+    return pd.DataFrame(recs)
+
+
+# ---------------------------------------------------------------- all figures of a results dir
+def build_figures(data: ResultsDir, items: list[BreakEven]) -> list[FigureItem]:
+    """Every figure the report shows, in report order."""
+    res = data.results
+    varying = varying_keys(res)
+    out: list[FigureItem] = []
+    hw_keys = [k for k in GROUP_KEYS if k != "network"]
+    for key, rows in res.groupby(hw_keys, sort=True, dropna=False):
+        k = dict(zip(hw_keys, key, strict=True))
+        extras = [str(k[x]) for x in hw_keys[1:] if x in varying]
+        name = k["model"] + (f" ({', '.join(extras)})" if extras else "")
+        out.append(FigureItem(
+            slug("throughput", k["model"], *extras), "throughput", f"Decode throughput: {name}",
+            "Decode tokens per second of each split paradigm on each network (bars); dashed and dotted "
+            "lines: device-only and cloud-only on that network. Infeasible scenarios are labelled "
+            "instead of drawn.", throughput_figure(rows, f"{name}: {METRICS['decode_tok_s'].header} "
+                                                          "throughput by network")))
+    if data.sweeps is not None and not data.sweeps.empty:
+        for key, rows in iter_sweep_groups(data.sweeps):
+            mine = [b for b in items if all(getattr(b, f) == key[f] for f in key)]
+            out.append(FigureItem(
+                slug("crossover", key["model"], key["sweep"],
+                     *([] if key["vary"] in key["sweep"] else [key["vary"]])), "crossover",
+                f"Crossover: {key['model']}, {SWEEP_AXES.get(key['vary'], (key['vary'],))[0]}",
+                "Decode throughput as the link parameter is swept from the base network. ✕ marks where "
+                "a split paradigm's curve crosses device-only's (linear interpolation between sweep "
+                "points): " + ("; ".join(f"{b.method_label} {b.sentence()}" for b in mine) or "no split "
+                               "paradigm with a device-only reference") + ".",
+                crossover_figure(rows, key, mine)))
+    for model, rows in res.groupby("model", sort=True):
+        out.append(FigureItem(
+            slug("payload", model), "payload", f"Payload per token: {model}",
+            "Decode-phase application payload per generated token, up (solid) and down (hatched), log "
+            "scale; the label above each paradigm is its communication reduction versus lora-split. "
+            "Median over the model's scenarios: payload does not depend on the link.",
+            payload_figure(rows, model)))
+    for key, rows in iter_groups(res):
+        title = group_title(key, varying)
+        tl = timeline_figure(rows, data.timelines, title)
+        if tl is not None:
+            out.append(FigureItem(
+                group_slug(key, varying, "timeline"),
+                "timeline", f"Where the time goes: {title}",
+                "One representative decode step per paradigm: device compute, uplink, cloud compute, "
+                "downlink, and waiting (no lane active: propagation delay or idle). Lane labels give each "
+                "lane's total busy time.", tl))
+        if is_variable_link(rows, data):
+            cdf = latency_cdf_figure(rows, data.timelines, title)
+            if cdf is not None:
+                out.append(FigureItem(
+                    group_slug(key, varying, "latency_cdf"),
+                    "latency_cdf", f"Per-token latency: {title}",
+                    "Empirical CDF of the time between consecutive output tokens on a jittery, lossy or "
+                    "trace-driven link.", cdf))
+    return out

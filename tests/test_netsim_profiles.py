@@ -1,0 +1,60 @@
+"""Compute profiles: presets with sources, the step-time formula, resolution, host calibration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from models.errors import SplitbenchError
+from netsim import PROFILE_PRESETS, Profile, host_profile, profile_names, resolve_profile
+from netsim.tables import network_table, profile_table
+
+ISSUE_NAMES = {
+    "iphone13-pro-max", "iphone15-pro", "snapdragon-8gen2", "snapdragon-8gen3", "m1-max", "m2", "m2-pro",
+    "m2-ultra", "m3", "jetson-orin-nano", "jetson-orin-nano-super", "jetson-orin-nx", "jetson-agx-orin", "rpi5",
+    "i9-13900k", "rtx-3090", "rtx-4090", "a100-40g", "a100-80g", "h100-sxm", "h100-pcie", "host",
+}
+
+
+def test_presets_complete_and_sourced() -> None:
+    assert set(profile_names()) == ISSUE_NAMES
+    for name in ISSUE_NAMES - {"host"}:
+        p = PROFILE_PRESETS[name].validate()
+        assert isinstance(p.source, dict)
+        for f in ("mem_bw_gbps", "tflops", "mem_eff", "compute_eff", "kernel_overhead_us", "mem_gb"):
+            assert p.source.get(f), f"{name}: no source for {f}"
+        if p.measured_decode_tok_s:
+            assert p.source.get("measured_decode_tok_s"), name
+    # REFERENCE.md figures
+    assert PROFILE_PRESETS["a100-80g"].measured_decode_tok_s["llama2-7b@16bit"] == 37.2
+    assert PROFILE_PRESETS["iphone13-pro-max"].mem_bw_gbps == 42.7
+    assert PROFILE_PRESETS["h100-sxm"].tflops["fp16"] == 989
+    assert {r["name"] for r in profile_table()} == ISSUE_NAMES and len(network_table()) == 8
+
+
+def test_step_time_is_roofline_plus_overhead() -> None:
+    p = resolve_profile({"name": "x", "mem_bw_gbps": 100, "tflops": {"fp16": 10}, "mem_eff": 0.5,
+                         "compute_eff": 0.25, "kernel_overhead_us": 10, "mem_gb": 8})
+    assert p.step_time(1e12, 1e9, 3) == pytest.approx(max(1e12 / 2.5e12, 1e9 / 50e9) + 30e-6)  # compute bound
+    assert p.step_time(1e9, 1e10, 0) == pytest.approx(0.2)  # memory bound
+    assert p.step_time(1e9, 0, 0, dtype="int8") == pytest.approx(1e9 / 2.5e12)  # unknown dtype -> fp16
+
+
+def test_resolve_profile_forms_and_errors() -> None:
+    base = resolve_profile({"base": "m2", "mem_eff": 0.5})
+    assert base.mem_eff == 0.5 and base.mem_bw_gbps == 100 and base.source["mem_eff"] == "user override"
+    for spec, field in [("m5", "unknown preset"), ({"base": "m2", "bogus": 1}, "bogus"),
+                        ({"base": "m2", "mem_bw_gbps": 0}, "mem_bw_gbps"), ({"base": "m2", "mem_eff": 1.5}, "mem_eff"),
+                        ({"name": "x"}, "mem_bw_gbps")]:
+        with pytest.raises(SplitbenchError, match=field):
+            resolve_profile(spec)  # type: ignore[arg-type]
+
+
+def test_host_profile_calibrates_once_and_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPLITBENCH_CACHE", str(tmp_path))
+    p = host_profile()
+    cached = json.loads((tmp_path / "host.json").read_text())
+    assert p.mem_bw_gbps == cached["mem_bw_gbps"] > 0.1 and p.tflops["fp32"] == cached["fp32_tflops"] > 1e-3
+    assert isinstance(resolve_profile("host"), Profile) and resolve_profile("host").mem_bw_gbps == p.mem_bw_gbps

@@ -1,0 +1,115 @@
+"""Each figure renders with the expected series, labelled axes with units, and fixed paradigm colours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from matplotlib.colors import to_hex
+
+from reports.breakeven import break_evens
+from reports.load import load
+from reports.metrics import paradigm_color
+from reports.plots import LANES, FigureItem, build_figures
+from tests import reports_sample
+from tests.reports_sample import RTT_BREAK_EVEN_MS, UP_BREAK_EVEN_MBPS
+
+SPLIT = ["privatelora r=128", "spa", "lora-split", "layer-split k=8"]
+
+rendered = reports_sample.rendered_sample  # session fixture: render once
+
+
+@pytest.fixture(scope="module")
+def figures(rendered: Path) -> tuple[Path, list[FigureItem]]:
+    data = load(rendered)
+    return rendered, build_figures(data, break_evens(data.sweeps))
+
+
+def _one(figs: list[FigureItem], kind: str, contains: str = "") -> FigureItem:
+    found = [f for f in figs if f.kind == kind and contains in f.stem]
+    assert len(found) == 1, [f.stem for f in figs]
+    return found[0]
+
+
+def _labels(ax) -> list[str]:
+    return ax.get_legend_handles_labels()[1]
+
+
+def test_every_figure_written_as_png_and_svg(figures) -> None:
+    root, figs = figures
+    kinds = sorted(f.kind for f in figs)
+    assert kinds == sorted(["throughput", "crossover", "crossover", "payload", "timeline", "timeline",
+                            "latency_cdf"])
+    for f in figs:
+        for ext in ("png", "svg"):
+            p = root / "plots" / f"{f.stem}.{ext}"
+            assert p.is_file() and p.stat().st_size > 1000, p
+
+
+def test_throughput_bars(figures) -> None:
+    _, figs = figures
+    (ax,) = _one(figs, "throughput").fig.axes
+    assert _labels(ax) == ["device-only", "cloud-only"] + SPLIT
+    assert ax.get_ylabel() == "decode throughput (tok/s)" and ax.get_xlabel() == "network"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4g", "5g"]
+    bars = {c.get_label(): c for c in ax.containers}
+    # colours are the fixed paradigm colours; the infeasible layer-split on 4g has no bar height
+    assert to_hex(bars["spa"].patches[0].get_facecolor()) == paradigm_color("spa")
+    assert [p.get_height() for p in bars["layer-split k=8"].patches] == [0.0, 12.0]
+    assert [p.get_height() for p in bars["privatelora r=128"].patches] == [9.7, 24.3]
+    assert any(t.get_text() == "infeasible" for t in ax.texts)
+
+
+def test_crossover_curves_mark_break_even(figures) -> None:
+    _, figs = figures
+    for contains, xlabel, expected in (("rtt", "round-trip time (ms)", RTT_BREAK_EVEN_MS),
+                                       ("up_mbps", "uplink bandwidth (Mbit/s)", UP_BREAK_EVEN_MBPS)):
+        (ax,) = _one(figs, "crossover", contains).fig.axes
+        assert ax.get_xlabel() == xlabel and ax.get_ylabel() == "decode throughput (tok/s)"
+        labels = _labels(ax)
+        assert labels[:5] == ["device-only", "cloud-only"] + [s for s in SPLIT if s != "spa"]
+        assert labels[5] == "break-even vs device-only"
+        marks = [ln for ln in ax.lines if ln.get_marker() == "X"]
+        assert len(marks) == 1  # only privatelora crosses
+        assert marks[0].get_xdata()[0] == pytest.approx(expected)
+        assert marks[0].get_ydata()[0] == pytest.approx(8.1)
+
+
+def test_payload_log_scale(figures) -> None:
+    _, figs = figures
+    (ax,) = _one(figs, "payload").fig.axes
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylabel() == "payload per generated token (bytes, log scale)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["up (device → cloud)",
+                                                                   "down (cloud → device)"]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["device-only", "cloud-only"] + SPLIT
+    heights = sorted(p.get_height() for c in ax.containers for p in c.patches)
+    assert 786432 in heights and 24584 in heights and 8 in heights
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "97.5% less" in texts and "nothing\nsent" in texts
+
+
+def test_timeline_lanes(figures) -> None:
+    _, figs = figures
+    item = _one(figs, "timeline", "5g")
+    axes = item.fig.axes
+    assert [ax.get_title(loc="left").split(":")[0] for ax in axes] == ["device-only", "cloud-only"] + SPLIT
+    for ax in axes:
+        assert [c.get_label() for c in ax.collections] == [lane[1] for lane in LANES]
+    assert axes[-1].get_xlabel().startswith("time within one decode step (ms")
+    # the privatelora step of the sample has a 0.1·step propagation gap: shown as waiting
+    pl = axes[2]
+    waiting = pl.collections[-1].get_paths()
+    assert len(waiting) == 1
+
+
+def test_latency_cdf_only_for_jittery_link(figures) -> None:
+    _, figs = figures
+    item = _one(figs, "latency_cdf")
+    assert "4g" in item.stem
+    (ax,) = item.fig.axes
+    assert ax.get_xlabel() == "per-token latency (ms)" and ax.get_ylabel() == "fraction of tokens (CDF)"
+    assert _labels(ax) == ["device-only", "cloud-only", "privatelora r=128", "spa", "lora-split"]
+    for line in ax.lines:
+        assert line.get_ydata()[-1] == pytest.approx(1.0)
