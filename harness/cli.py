@@ -154,9 +154,13 @@ def add_verify(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    import warnings
+
     from models import verify
 
-    rows = verify(model=args.model, seed=args.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        rows = verify(model=args.model, seed=args.seed)
     width = max([len("method"), *(len(str(r.method)) for r in rows)])
     print(f"{'method'.ljust(width)}  {'max |Δlogit|':>12}  {'tokens':>6}  pass")
     for r in rows:
@@ -214,13 +218,24 @@ def cmd_netcheck(args: argparse.Namespace) -> int:
                     spec[rate] = 1.0  # placeholder, unused when the trace is given
         if missing:
             raise SplitbenchError(f"--{missing[0].replace('_', '-')}: required (or give --network PRESET)")
-    link = resolve_network(spec)
+    try:
+        link = resolve_network(spec)
+    except SplitbenchError as e:  # name the flag the user typed, not the LinkSpec field
+        msg = str(e)
+        for k in NETCHECK_LINK_FLAGS:
+            msg = msg.replace(f"network.{k}:", f"--{k.replace('_', '-')}:")
+        raise SplitbenchError(msg) from None
     result = netcheck(args.up_bytes, args.down_bytes, args.compute_ms, args.rounds, link)
     if args.json:
         print(json.dumps(result, sort_keys=True))
-    else:
-        for k, v in result.items():
-            print(f"{k:<16} {v:.6g}" if isinstance(v, float) else f"{k:<16} {v}")
+        return 0
+    for k, v in result.items():
+        if isinstance(v, list) and v:
+            nums = [float(x) for x in v]
+            text = f"mean {sum(nums) / len(nums):.6g}  min {min(nums):.6g}  max {max(nums):.6g}  ({len(nums)} rounds)"
+        else:
+            text = f"{v:.6g}" if isinstance(v, float) else str(v)
+        print(f"{k:<16} {text}")
     return 0
 
 

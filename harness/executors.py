@@ -106,7 +106,7 @@ class DaskExecutor(Executor):
         futures = [self.client.submit(fn, item, pure=False) for item in items]
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            for f in as_completed(futures):
+            for f in as_completed(futures, loop=self.client.loop):
                 yield index[f.key], f.result()
         finally:
             for f in futures:

@@ -145,8 +145,6 @@ def run_suite(
     scenarios, points = resolve_suite(suite)
     if not scenarios and not points:
         raise SplitbenchError(f"{suite.source}: the suite expands to no scenarios")
-    out.mkdir(parents=True, exist_ok=True)
-    write_scenarios_yaml(out, suite, scenarios, points)
     summary = RunSummary(out_dir=out, n_scenarios=len(scenarios), n_sweep_points=len(points))
 
     rows: dict[str, dict[str, Any]] = {}
@@ -160,13 +158,17 @@ def run_suite(
             (sweep_rows if sc.sweep else rows)[sc.scenario_id] = row
             summary.n_resumed += 1
 
+    # Connect to the executor before writing anything: an unreachable scheduler is bad input.
+    ex = make_executor(executor, jobs, scheduler, dask_processes) if pending else None
+    out.mkdir(parents=True, exist_ok=True)
+    write_scenarios_yaml(out, suite, scenarios, points)
+
     def assemble() -> None:
         atomic_write_text(out / "results.csv", results_csv(list(rows.values())))
         if suite.sweeps:
             atomic_write_text(out / "sweeps.csv", sweeps_csv(list(sweep_rows.values())))
 
-    if pending:
-        ex = make_executor(executor, jobs, scheduler, dask_processes)
+    if ex is not None:
         _run_pending(out, pending, rows, sweep_rows, summary, assemble, ex, progress)
     assemble()
     summary.n_infeasible = sum(1 for r in rows.values() if not r.get("feasible"))

@@ -26,8 +26,13 @@ CODE_VERSION = "models-1"  # bump when a change alters recorded numbers (part of
 _LINEAR = ("flops", "kv_bytes", "activation_bytes")
 
 
-def make_split(model: str | dict | ModelPreset, method: str | dict, mode: str = "shape", act_dtype: str = "fp16",
-               seed: int = 0) -> SplitModel:
+def make_split(
+    model: str | dict | ModelPreset,
+    method: str | dict,
+    mode: str = "shape",
+    act_dtype: str = "fp16",
+    seed: int = 0,
+) -> SplitModel:
     if mode not in ("shape", "numeric"):
         raise SplitbenchError(f"mode: {mode!r} must be shape or numeric")
     if act_dtype not in ACT_DTYPES:
@@ -35,8 +40,9 @@ def make_split(model: str | dict | ModelPreset, method: str | dict, mode: str = 
     preset = resolve_model(model)
     m = resolve_method(method)
     if m["name"] == "layer-split" and m["device_layers"] > preset.n_layers:
-        raise SplitbenchError(f"method.device_layers: {m['device_layers']} exceeds the model's "
-                              f"{preset.n_layers} layers")
+        raise SplitbenchError(
+            f"method.device_layers: {m['device_layers']} exceeds the model's {preset.n_layers} layers"
+        )
     params = {k: v for k, v in m.items() if k != "name"}
     return PARADIGMS[m["name"]](preset, params, mode, act_dtype, seed)
 
@@ -69,8 +75,14 @@ def _linearize(a: list[dict[str, Any]], b: list[dict[str, Any]], t1: int, t2: in
     return out
 
 
-def build_trace(model: str | dict | ModelPreset, method: str | dict, prompt_tokens: int, act_dtype: str = "fp16",
-                mode: str = "shape", seed: int = 0) -> ExecutionTrace:
+def build_trace(
+    model: str | dict | ModelPreset,
+    method: str | dict,
+    prompt_tokens: int,
+    act_dtype: str = "fp16",
+    mode: str = "shape",
+    seed: int = 0,
+) -> ExecutionTrace:
     """The real split model run on the meta device (shape) or CPU tensors (numeric), recorded."""
     if not isinstance(prompt_tokens, int) or prompt_tokens < 1:
         raise SplitbenchError(f"prompt_tokens: must be a positive integer, got {prompt_tokens!r}")
@@ -94,20 +106,38 @@ def build_trace(model: str | dict | ModelPreset, method: str | dict, prompt_toke
         decode[vname] = _phase(_linearize(recs[0], recs[1], P, P + 1), "decode", 1, P)
     split.set_variant(None)
     preset = split.preset
-    meta = {"n_layers": preset.n_layers, "hidden_size": preset.hidden_size, "n_params": preset.n_params,
-            "n_heads": preset.n_heads, "n_kv_heads": preset.n_kv_heads, "head_dim": preset.head_dim,
-            "vocab_size": preset.vocab_size, "mode": mode, "code_version": CODE_VERSION,
-            "kv_bytes_per_token": _kv_per_token(preset, split)}
+    meta = {
+        "n_layers": preset.n_layers,
+        "hidden_size": preset.hidden_size,
+        "n_params": preset.n_params,
+        "n_heads": preset.n_heads,
+        "n_kv_heads": preset.n_kv_heads,
+        "head_dim": preset.head_dim,
+        "vocab_size": preset.vocab_size,
+        "mode": mode,
+        "code_version": CODE_VERSION,
+        "kv_bytes_per_token": _kv_per_token(preset, split),
+    }
     if m["name"] == "device-only":
         meta["weight_bits"] = m["weight_bits"]
     gate_rate = None
     if m["name"] == "spa":
         gate_rate, meta["gate_rate_source"] = _spa_gate_rate(split, m, mode)
     return ExecutionTrace(
-        model=preset.name, method=m["name"], method_params={k: v for k, v in m.items() if k != "name"},
-        act_dtype=act_dtype, prompt_tokens=P, prefill=prefill, decode=decode, gate_rate=gate_rate,
-        device_memory_bytes=split.rec.memory_bytes("device"), cloud_memory_bytes=split.rec.memory_bytes("cloud"),
-        data_leaving_device=split.data_leaving(), meta=meta, version=TRACE_FORMAT_VERSION)
+        model=preset.name,
+        method=m["name"],
+        method_params={k: v for k, v in m.items() if k != "name"},
+        act_dtype=act_dtype,
+        prompt_tokens=P,
+        prefill=prefill,
+        decode=decode,
+        gate_rate=gate_rate,
+        device_memory_bytes=split.rec.memory_bytes("device"),
+        cloud_memory_bytes=split.rec.memory_bytes("cloud"),
+        data_leaving_device=split.data_leaving(),
+        meta=meta,
+        version=TRACE_FORMAT_VERSION,
+    )
 
 
 def _kv_per_token(preset: ModelPreset, split: SplitModel) -> dict[str, int]:
@@ -134,8 +164,9 @@ def _spa_gate_rate(split: SplitModel, m: dict[str, Any], mode: str) -> tuple[flo
     if gate == "never":
         return 0.0, "gate never open"
     if gate == "rate" or mode == "shape":
-        return float(m["gate_rate"]), "gate_rate parameter" + (" (assumed for the classifier)" if gate != "rate"
-                                                                  else "")
+        return float(m["gate_rate"]), "gate_rate parameter" + (
+            " (assumed for the classifier)" if gate != "rate" else ""
+        )
     # numeric classifier: measured over a seeded greedy generation of 16 tokens
     import torch
 
@@ -148,11 +179,18 @@ def _spa_gate_rate(split: SplitModel, m: dict[str, Any], mode: str) -> tuple[flo
     return sum(opened) / len(opened), "measured: classifier over 16 greedy decode steps (numeric)"
 
 
-def trace_cache_key(model: str | dict | ModelPreset, method: str | dict, prompt_tokens: int,
-                    act_dtype: str = "fp16") -> str:
+def trace_cache_key(
+    model: str | dict | ModelPreset, method: str | dict, prompt_tokens: int, act_dtype: str = "fp16"
+) -> str:
     """Stable hash of everything a (shape-mode) trace depends on."""
     preset = resolve_model(model)
-    blob = {"config": preset.config, "name": preset.name, "method": resolve_method(method),
-            "prompt_tokens": prompt_tokens, "act_dtype": act_dtype, "trace_version": TRACE_FORMAT_VERSION,
-            "code_version": CODE_VERSION}
+    blob = {
+        "config": preset.config,
+        "name": preset.name,
+        "method": resolve_method(method),
+        "prompt_tokens": prompt_tokens,
+        "act_dtype": act_dtype,
+        "trace_version": TRACE_FORMAT_VERSION,
+        "code_version": CODE_VERSION,
+    }
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:32]

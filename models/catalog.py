@@ -92,85 +92,186 @@ def _llama(**kw: Any) -> dict[str, Any]:
     return base
 
 
-_LLAMA3_ROPE = {"rope_type": "llama3", "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                "original_max_position_embeddings": 8192}
+_LLAMA3_ROPE = {
+    "rope_type": "llama3",
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+}
 
 MODEL_PRESETS: dict[str, ModelPreset] = {
     p.name: p
     for p in [
         ModelPreset(
             "llama2-7b",
-            _llama(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-                   num_key_value_heads=32, vocab_size=32000, max_position_embeddings=4096),
+            _llama(
+                hidden_size=4096,
+                intermediate_size=11008,
+                num_hidden_layers=32,
+                num_attention_heads=32,
+                num_key_value_heads=32,
+                vocab_size=32000,
+                max_position_embeddings=4096,
+            ),
             "meta-llama/Llama-2-7b-hf config.json [S]; PrivateLoRA paper shapes (REFERENCE.md)",
         ),
         ModelPreset(
             "llama2-13b",
-            _llama(hidden_size=5120, intermediate_size=13824, num_hidden_layers=40, num_attention_heads=40,
-                   num_key_value_heads=40, vocab_size=32000, max_position_embeddings=4096),
+            _llama(
+                hidden_size=5120,
+                intermediate_size=13824,
+                num_hidden_layers=40,
+                num_attention_heads=40,
+                num_key_value_heads=40,
+                vocab_size=32000,
+                max_position_embeddings=4096,
+            ),
             "meta-llama/Llama-2-13b-hf config.json [S]",
         ),
         ModelPreset(
             "llama-30b",
-            _llama(hidden_size=6656, intermediate_size=17920, num_hidden_layers=60, num_attention_heads=52,
-                   num_key_value_heads=52, vocab_size=32000, max_position_embeddings=2048, rms_norm_eps=1e-6),
+            _llama(
+                hidden_size=6656,
+                intermediate_size=17920,
+                num_hidden_layers=60,
+                num_attention_heads=52,
+                num_key_value_heads=52,
+                vocab_size=32000,
+                max_position_embeddings=2048,
+                rms_norm_eps=1e-6,
+            ),
             "huggyllama/llama-30b config.json (LLaMA-1 '33B') [S]; REFERENCE.md shapes",
         ),
         ModelPreset(
             "llama2-70b",
-            _llama(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80, num_attention_heads=64,
-                   num_key_value_heads=8, vocab_size=32000, max_position_embeddings=4096),
+            _llama(
+                hidden_size=8192,
+                intermediate_size=28672,
+                num_hidden_layers=80,
+                num_attention_heads=64,
+                num_key_value_heads=8,
+                vocab_size=32000,
+                max_position_embeddings=4096,
+            ),
             "meta-llama/Llama-2-70b-hf config.json [S]",
         ),
         ModelPreset(
             "llama3.1-8b",
-            _llama(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                   num_key_value_heads=8, vocab_size=128256, max_position_embeddings=131072,
-                   rope_theta=500000.0, rope_scaling={**_LLAMA3_ROPE, "factor": 8.0}),
+            _llama(
+                hidden_size=4096,
+                intermediate_size=14336,
+                num_hidden_layers=32,
+                num_attention_heads=32,
+                num_key_value_heads=8,
+                vocab_size=128256,
+                max_position_embeddings=131072,
+                rope_theta=500000.0,
+                rope_scaling={**_LLAMA3_ROPE, "factor": 8.0},
+            ),
             "meta-llama/Llama-3.1-8B config.json [S]",
         ),
         ModelPreset(
             "llama3.2-1b",
-            _llama(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-                   num_key_value_heads=8, head_dim=64, vocab_size=128256, max_position_embeddings=131072,
-                   tie_word_embeddings=True, rope_theta=500000.0, rope_scaling={**_LLAMA3_ROPE, "factor": 32.0}),
+            _llama(
+                hidden_size=2048,
+                intermediate_size=8192,
+                num_hidden_layers=16,
+                num_attention_heads=32,
+                num_key_value_heads=8,
+                head_dim=64,
+                vocab_size=128256,
+                max_position_embeddings=131072,
+                tie_word_embeddings=True,
+                rope_theta=500000.0,
+                rope_scaling={**_LLAMA3_ROPE, "factor": 32.0},
+            ),
             "meta-llama/Llama-3.2-1B config.json [S]",
         ),
         ModelPreset(
             "llama3.2-3b",
-            _llama(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
-                   num_key_value_heads=8, head_dim=128, vocab_size=128256, max_position_embeddings=131072,
-                   tie_word_embeddings=True, rope_theta=500000.0, rope_scaling={**_LLAMA3_ROPE, "factor": 32.0}),
+            _llama(
+                hidden_size=3072,
+                intermediate_size=8192,
+                num_hidden_layers=28,
+                num_attention_heads=24,
+                num_key_value_heads=8,
+                head_dim=128,
+                vocab_size=128256,
+                max_position_embeddings=131072,
+                tie_word_embeddings=True,
+                rope_theta=500000.0,
+                rope_scaling={**_LLAMA3_ROPE, "factor": 32.0},
+            ),
             "meta-llama/Llama-3.2-3B config.json [S]",
         ),
         ModelPreset(
             "mistral-7b",
-            {"model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-             "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000, "hidden_act": "silu",
-             "max_position_embeddings": 32768, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-             "sliding_window": 4096, "tie_word_embeddings": False},
+            {
+                "model_type": "mistral",
+                "hidden_size": 4096,
+                "intermediate_size": 14336,
+                "num_hidden_layers": 32,
+                "num_attention_heads": 32,
+                "num_key_value_heads": 8,
+                "vocab_size": 32000,
+                "hidden_act": "silu",
+                "max_position_embeddings": 32768,
+                "rms_norm_eps": 1e-5,
+                "rope_theta": 10000.0,
+                "sliding_window": 4096,
+                "tie_word_embeddings": False,
+            },
             "mistralai/Mistral-7B-v0.1 config.json [S]",
         ),
         ModelPreset(
             "qwen2.5-0.5b",
-            {"model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
-             "num_attention_heads": 14, "num_key_value_heads": 2, "vocab_size": 151936, "hidden_act": "silu",
-             "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
-             "tie_word_embeddings": True, "use_sliding_window": False},
+            {
+                "model_type": "qwen2",
+                "hidden_size": 896,
+                "intermediate_size": 4864,
+                "num_hidden_layers": 24,
+                "num_attention_heads": 14,
+                "num_key_value_heads": 2,
+                "vocab_size": 151936,
+                "hidden_act": "silu",
+                "max_position_embeddings": 32768,
+                "rms_norm_eps": 1e-6,
+                "rope_theta": 1000000.0,
+                "tie_word_embeddings": True,
+                "use_sliding_window": False,
+            },
             "Qwen/Qwen2.5-0.5B config.json [S]",
         ),
         ModelPreset(
             "qwen2.5-7b",
-            {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
-             "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064, "hidden_act": "silu",
-             "max_position_embeddings": 131072, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
-             "tie_word_embeddings": False, "use_sliding_window": False},
+            {
+                "model_type": "qwen2",
+                "hidden_size": 3584,
+                "intermediate_size": 18944,
+                "num_hidden_layers": 28,
+                "num_attention_heads": 28,
+                "num_key_value_heads": 4,
+                "vocab_size": 152064,
+                "hidden_act": "silu",
+                "max_position_embeddings": 131072,
+                "rms_norm_eps": 1e-6,
+                "rope_theta": 1000000.0,
+                "tie_word_embeddings": False,
+                "use_sliding_window": False,
+            },
             "Qwen/Qwen2.5-7B config.json [S]",
         ),
         ModelPreset(
             "tiny",
-            _llama(hidden_size=64, intermediate_size=176, num_hidden_layers=4, num_attention_heads=4,
-                   num_key_value_heads=2, vocab_size=256, max_position_embeddings=512),
+            _llama(
+                hidden_size=64,
+                intermediate_size=176,
+                num_hidden_layers=4,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                vocab_size=256,
+                max_position_embeddings=512,
+            ),
             "splitbench test config: a 4-layer grouped-query Llama for fast numeric checks [I] synthetic",
         ),
     ]
@@ -189,7 +290,9 @@ def resolve_model(spec: str | dict[str, Any] | ModelPreset) -> ModelPreset:
             try:
                 loaded = yaml.safe_load(spec)
             except yaml.YAMLError as e:
-                raise SplitbenchError(f"model: not a preset name and not valid YAML ({e.__class__.__name__})") from e
+                raise SplitbenchError(
+                    f"model: not a preset name and not valid YAML ({e.__class__.__name__})"
+                ) from e
             if isinstance(loaded, dict):
                 return resolve_model(loaded)
         raise SplitbenchError(f"model: unknown preset {spec!r} (known: {', '.join(sorted(MODEL_PRESETS))})")
@@ -216,7 +319,8 @@ def _validate_config(cfg: dict[str, Any]) -> None:
     mt = cfg.get("model_type")
     if mt not in _SUPPORTED_TYPES:
         raise SplitbenchError(
-            f"model.model_type: {mt!r} is not a supported decoder with q/k/v projections ({', '.join(_SUPPORTED_TYPES)})"
+            f"model.model_type: {mt!r} is not a supported decoder with q/k/v projections "
+            f"({', '.join(_SUPPORTED_TYPES)})"
         )
     for k in _SHAPE_KEYS:
         v = cfg.get(k)
@@ -227,7 +331,9 @@ def _validate_config(cfg: dict[str, Any]) -> None:
     if not isinstance(kv, int) or kv <= 0 or heads % kv:
         raise SplitbenchError(f"model.num_key_value_heads: {kv!r} must divide num_attention_heads={heads}")
     if "head_dim" not in cfg and cfg["hidden_size"] % heads:
-        raise SplitbenchError(f"model.hidden_size: {cfg['hidden_size']} is not divisible by num_attention_heads={heads}")
+        raise SplitbenchError(
+            f"model.hidden_size: {cfg['hidden_size']} is not divisible by num_attention_heads={heads}"
+        )
 
 
 def hf_config(preset: ModelPreset):  # -> transformers.PretrainedConfig

@@ -73,7 +73,7 @@ class Codec:
         if codec_id != self.codec_id:
             raise SplitbenchError(f"codec: message was encoded with codec id {codec_id}, not {self.name}")
         shape = struct.unpack_from(f"<{ndim}I", data, HEADER_FIXED_BYTES)
-        body = data[header_bytes(ndim): header_bytes(ndim) + length]
+        body = data[header_bytes(ndim) : header_bytes(ndim) + length]
         return self._decode_body(body, shape).to(dtype)
 
     def _encode_body(self, x: torch.Tensor) -> bytes:

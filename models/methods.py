@@ -8,8 +8,15 @@ from typing import Any
 from models.errors import SplitbenchError
 
 QKV = ["q_proj", "k_proj", "v_proj"]
-_SHORT = {"q": "q_proj", "k": "k_proj", "v": "v_proj", "o": "o_proj", "gate": "gate_proj", "up": "up_proj",
-          "down": "down_proj"}
+_SHORT = {
+    "q": "q_proj",
+    "k": "k_proj",
+    "v": "v_proj",
+    "o": "o_proj",
+    "gate": "gate_proj",
+    "up": "up_proj",
+    "down": "down_proj",
+}
 ALL_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 METHOD_PRESETS: dict[str, dict[str, Any]] = {
@@ -51,7 +58,9 @@ def _targets(v: Any) -> list[str]:
     for t in v:
         t = _SHORT.get(t, t)
         if t not in ALL_TARGETS:
-            raise SplitbenchError(f"method.targets: unknown projection {t!r} (known: {', '.join(ALL_TARGETS)})")
+            raise SplitbenchError(
+                f"method.targets: unknown projection {t!r} (known: {', '.join(ALL_TARGETS)})"
+            )
         if t not in out:
             out.append(t)
     return sorted(out, key=ALL_TARGETS.index)
@@ -61,8 +70,9 @@ def _pos_int(name: str, v: Any, allow_none: bool = False, allow_zero: bool = Fal
     if v is None and allow_none:
         return None
     if not isinstance(v, int) or isinstance(v, bool) or v < (0 if allow_zero else 1):
-        raise SplitbenchError(f"method.{name}: must be a {'non-negative' if allow_zero else 'positive'} integer, "
-                              f"got {v!r}")
+        raise SplitbenchError(
+            f"method.{name}: must be a {'non-negative' if allow_zero else 'positive'} integer, got {v!r}"
+        )
     return v
 
 
@@ -79,7 +89,9 @@ def resolve_method(spec: str | dict[str, Any]) -> dict[str, Any]:
     params = copy.deepcopy(METHOD_PRESETS[name]["params"])
     for k, v in spec.items():
         if k not in params:
-            raise SplitbenchError(f"method.{k}: unknown parameter for {name} (known: {', '.join(params) or 'none'})")
+            raise SplitbenchError(
+                f"method.{k}: unknown parameter for {name} (known: {', '.join(params) or 'none'})"
+            )
         params[k] = v
     p = params
     if name == "device-only" and p["weight_bits"] not in (16, 8, 4, 3):
@@ -88,9 +100,13 @@ def resolve_method(spec: str | dict[str, Any]) -> dict[str, Any]:
         p["targets"] = _targets(p["targets"])
         _pos_int("rank", p["rank"])
         layers = p["layers"]
-        if not (layers in ("all", "lora-s") or (isinstance(layers, list) and layers
-                                                and all(isinstance(i, int) and i >= 0 for i in layers))):
-            raise SplitbenchError(f"method.layers: {layers!r} must be 'all', 'lora-s' or a list of layer indices")
+        if not (
+            layers in ("all", "lora-s")
+            or (isinstance(layers, list) and layers and all(isinstance(i, int) and i >= 0 for i in layers))
+        ):
+            raise SplitbenchError(
+                f"method.layers: {layers!r} must be 'all', 'lora-s' or a list of layer indices"
+            )
         if isinstance(layers, list):
             p["layers"] = sorted(set(layers))
     if name == "privatelora":
@@ -126,10 +142,13 @@ def comparable_lora_split(method: dict[str, Any] | str, model: Any = None) -> di
     """
     m = resolve_method(method)
     if m["name"] == "privatelora":
-        return resolve_method({"name": "lora-split", "targets": m["targets"], "layers": m["layers"],
-                               "head_on_device": True})
+        return resolve_method(
+            {"name": "lora-split", "targets": m["targets"], "layers": m["layers"], "head_on_device": True}
+        )
     if m["name"] == "spa":
-        return resolve_method({"name": "lora-split", "targets": QKV, "layers": "all", "head_on_device": False})
+        return resolve_method(
+            {"name": "lora-split", "targets": QKV, "layers": "all", "head_on_device": False}
+        )
     if m["name"] == "lora-split":
         return m
     return None

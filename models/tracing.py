@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,8 +121,13 @@ class Recorder:
             last.last_label = label
             self.current = last
             return last.id
-        seg = _Segment(len(self.steps), side, label, self._default_deps() if deps is None else tuple(deps),
-                       deps is not None)
+        seg = _Segment(
+            len(self.steps),
+            side,
+            label,
+            self._default_deps() if deps is None else tuple(deps),
+            deps is not None,
+        )
         self.steps.append(seg)
         self.current = seg
         return seg.id
@@ -166,8 +172,13 @@ class Recorder:
     def message(self, direction: str, nbytes: int, label: str, deps: tuple[int, ...] | None = None) -> int:
         if not self.recording:
             return -1
-        msg = _Message(len(self.steps), direction, int(nbytes), label,
-                       self._default_deps() if deps is None else tuple(deps))
+        msg = _Message(
+            len(self.steps),
+            direction,
+            int(nbytes),
+            label,
+            self._default_deps() if deps is None else tuple(deps),
+        )
         self.steps.append(msg)
         self.current = None
         return msg.id
@@ -195,14 +206,35 @@ class Recorder:
         out = []
         for s in self.steps:
             if isinstance(s, _Segment):
-                label = s.label if not s.last_label or s.last_label == s.label else f"{s.label} .. {s.last_label}"
-                out.append({"kind": "compute", "id": s.id, "side": s.side, "label": f"{s.side}: {label}",
-                            "deps": s.deps, "flops": float(s.flops), "weight_bytes": float(s.weight_bytes),
-                            "activation_bytes": float(s.act_elems * nb), "kv_bytes": float(s.kv_elems * nb),
-                            "kernels": int(s.kernels), "dtype": self.compute_dtype})
+                label = (
+                    s.label if not s.last_label or s.last_label == s.label else f"{s.label} .. {s.last_label}"
+                )
+                out.append(
+                    {
+                        "kind": "compute",
+                        "id": s.id,
+                        "side": s.side,
+                        "label": f"{s.side}: {label}",
+                        "deps": s.deps,
+                        "flops": float(s.flops),
+                        "weight_bytes": float(s.weight_bytes),
+                        "activation_bytes": float(s.act_elems * nb),
+                        "kv_bytes": float(s.kv_elems * nb),
+                        "kernels": int(s.kernels),
+                        "dtype": self.compute_dtype,
+                    }
+                )
             else:
-                out.append({"kind": "transfer", "id": s.id, "direction": s.direction,
-                            "payload_bytes": s.payload_bytes, "label": s.label, "deps": s.deps})
+                out.append(
+                    {
+                        "kind": "transfer",
+                        "id": s.id,
+                        "direction": s.direction,
+                        "payload_bytes": s.payload_bytes,
+                        "label": s.label,
+                        "deps": s.deps,
+                    }
+                )
         return out
 
     def memory_bytes(self, side: str) -> float:
@@ -216,22 +248,26 @@ def _composite_flops(func, args) -> float | None:
     if packet is aten.linear:
         x, w = args[0], args[1]
         m = math.prod(x.shape[:-1])
-        return flop_registry[aten.mm](torch.empty(m, w.shape[1], device="meta"),
-                                      torch.empty(w.shape[1], w.shape[0], device="meta"))
+        return flop_registry[aten.mm](
+            torch.empty(m, w.shape[1], device="meta"), torch.empty(w.shape[1], w.shape[0], device="meta")
+        )
     if packet is aten.matmul:
         a, b = args[0], args[1]
         if a.dim() >= 2 and b.dim() >= 2:
             batch = math.prod(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-            return flop_registry[aten.bmm](torch.empty(batch, a.shape[-2], a.shape[-1], device="meta"),
-                                           torch.empty(batch, b.shape[-2], b.shape[-1], device="meta"))
+            return flop_registry[aten.bmm](
+                torch.empty(batch, a.shape[-2], a.shape[-1], device="meta"),
+                torch.empty(batch, b.shape[-2], b.shape[-1], device="meta"),
+            )
     return None
 
 
 def _spec(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
         return ("T", tuple(x.shape), tuple(x.stride()), x.dtype, x.device.type)
-    if x is None or isinstance(x, bool | int | float | str | torch.dtype | torch.device | torch.layout
-                                    | torch.memory_format):
+    if x is None or isinstance(
+        x, bool | int | float | str | torch.dtype | torch.device | torch.layout | torch.memory_format
+    ):
         return x
     raise TypeError
 
@@ -337,8 +373,10 @@ class KVCache:
 
     def fill_meta(self, layer_ids: list[int], n_kv_heads: int, head_dim: int, t: int, dtype: torch.dtype):
         self.layers = {
-            i: (torch.empty(1, n_kv_heads, t, head_dim, device="meta", dtype=dtype),
-                torch.empty(1, n_kv_heads, t, head_dim, device="meta", dtype=dtype))
+            i: (
+                torch.empty(1, n_kv_heads, t, head_dim, device="meta", dtype=dtype),
+                torch.empty(1, n_kv_heads, t, head_dim, device="meta", dtype=dtype),
+            )
             for i in layer_ids
         }
 
@@ -357,16 +395,26 @@ class Channel:
     def __init__(self, rec: Recorder, codec: Codec, ids_codec: Codec):
         self.rec, self.codec, self.ids_codec = rec, codec, ids_codec
         self.log: list[tuple[str, int, str]] = []
+        self.serialize_s = 0.0  # wall time spent encoding/decoding (benchmarks report it separately)
 
-    def send(self, direction: str, x: torch.Tensor, label: str, *, ids: bool = False,
-             deps: tuple[int, ...] | None = None) -> tuple[torch.Tensor, int]:
+    def send(
+        self,
+        direction: str,
+        x: torch.Tensor,
+        label: str,
+        *,
+        ids: bool = False,
+        deps: tuple[int, ...] | None = None,
+    ) -> tuple[torch.Tensor, int]:
         codec = self.ids_codec if ids else self.codec
         with self.rec.paused():
             if x.device.type == "meta":
                 nbytes, y = codec.encoded_size(x.shape), x
             else:
+                t0 = time.perf_counter()
                 data = codec.encode(x)
                 nbytes = len(data)
                 y = codec.decode(data, dtype=torch.long if ids else x.dtype)
+                self.serialize_s += time.perf_counter() - t0
         self.log.append((direction, nbytes, label))
         return y, self.rec.message(direction, nbytes, label, deps)

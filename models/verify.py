@@ -26,7 +26,14 @@ VERIFY_METHODS: list[dict[str, Any]] = [
     {"name": "privatelora", "rank": 8},
     {"name": "privatelora", "rank_c2d": 6, "rank_d2c": 4, "targets": "all"},
     {"name": "lora-split", "rank": 4, "alpha": 8},
-    {"name": "lora-split", "rank": 4, "alpha": 8, "targets": "all", "layers": "lora-s", "head_on_device": True},
+    {
+        "name": "lora-split",
+        "rank": 4,
+        "alpha": 8,
+        "targets": "all",
+        "layers": "lora-s",
+        "head_on_device": True,
+    },
     {"name": "spa", "gate": "rate", "gate_rate": 0.5},
     {"name": "spa", "gate": "always", "down_proj": "cloud"},
     {"name": "layer-split", "device_layers": 2},
@@ -61,8 +68,9 @@ class _HFRef:
             return self.model(input_ids=ids, past_key_values=self.cache, use_cache=True).logits[:, -1, :]
 
 
-def compare(model: Any, method: dict[str, Any], seed: int = 0, prompt_tokens: int = 7,
-            steps: int = 5) -> VerifyRow:
+def compare(
+    model: Any, method: dict[str, Any], seed: int = 0, prompt_tokens: int = 7, steps: int = 5
+) -> VerifyRow:
     split = make_split(model, method, mode="numeric", act_dtype="fp32", seed=seed)
     if method["name"] == "spa":
         from models.paradigms.spa import SPAReference

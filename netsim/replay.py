@@ -86,6 +86,10 @@ class _Plan:
     roots: list[int]
     durations: np.ndarray  # (n_steps, n_instances) compute seconds; 0 for transfers
 
+    def __post_init__(self) -> None:
+        # per-instance Python lists: indexing numpy scalars in the replay loop costs more than the step
+        self.columns: list[list[float]] = self.durations.T.tolist()
+
     @classmethod
     def build(
         cls, phase: PhaseTrace, contexts: np.ndarray, device: Profile, cloud: Profile, scale: dict[str, float]
@@ -106,8 +110,12 @@ class _Plan:
                 flops = s.flops + s.flops_per_ctx * contexts
                 # same quantities as Compute.flops_at / memory_bytes_at, for all contexts at once
                 act_slope = getattr(s, "activation_bytes_per_ctx", 0.0)
-                mem = (s.weight_bytes + s.activation_bytes + s.kv_bytes
-                       + (s.kv_bytes_per_ctx + act_slope) * contexts)
+                mem = (
+                    s.weight_bytes
+                    + s.activation_bytes
+                    + s.kv_bytes
+                    + (s.kv_bytes_per_ctx + act_slope) * contexts
+                )
                 tc = flops / (prof.peak_flops(s.dtype) * prof.compute_eff)
                 tm = mem / (prof.mem_bw_gbps * 1e9 * prof.mem_eff)
                 dur[i] = (np.maximum(tc, tm) + s.kernels * prof.kernel_overhead_us * 1e-6) * scale[s.side]
@@ -202,13 +210,14 @@ class Session:
         heapq.heapify(heap)
         recs: list[Record] = []
         end_all = t0
-        lanes, labels, durs, deps_of = plan.lanes, plan.labels, plan.durations[:, col], plan.dependents
+        lanes, labels, durs, deps_of = plan.lanes, plan.labels, plan.columns[col], plan.dependents
+        paths, nbytes = self.paths, plan.nbytes
         while heap:
             r, i = heapq.heappop(heap)
             lane = lanes[i]
             if lane == "up" or lane == "down":
-                path = self.paths[lane]
-                nb = plan.nbytes[i]
+                path = paths[lane]
+                nb = nbytes[i]
                 end = path.send(r, nb)
                 start = path.last_start
                 if decode:
@@ -221,7 +230,7 @@ class Session:
                 if not req.triggered:
                     yield req
                 start = env.now
-                d = float(durs[i])
+                d = durs[i]
                 end = start + d
                 env.timeout(d).callbacks.append(lambda _e, req=req, res=res: res.release(req))
                 self.busy[lane] += d

@@ -252,6 +252,19 @@ class TcpPath(Path):
         self.last_start = now
         npk = self.packets(nbytes)
         last_size = nbytes - (npk - 1) * self.mss
+        if (
+            self._bps
+            and not self.jitter
+            and not self.p_gb
+            and not self.retx
+            and not self.undetected
+            and npk <= self.limit - self.inflight
+        ):
+            q = self.queue
+            while q and q[0] <= now:
+                q.popleft()
+            if len(q) + npk <= self.link.queue_pkts:
+                return self._send_clean(now, nbytes, npk, last_size)
         owner = self.messages
         sent_new = 0
         remaining = npk
@@ -296,6 +309,35 @@ class TcpPath(Path):
                     now = t
         self.sender_free = now
         return done
+
+    def _send_clean(self, now: float, nbytes: int, npk: int, last_size: int) -> float:
+        """The general loop above, specialised for the common case where nothing can go wrong.
+
+        A whole message that fits in the open window, on a constant-rate link without random loss
+        or jitter, into a queue with room for all of it: packets leave back to back, no drops, no
+        waiting. Same arithmetic as _send/_transmit/_serialize/_arrive, without the calls.
+        """
+        bps, used, ow, hdr, mss, delack = self._bps, self.used, self.one_way, self.hdr, self.mss, self.delack
+        q, pa, arr = self.queue, self.pending_ack, self.last_arrival
+        t_bytes = now * bps
+        for k in range(npk):
+            used = (used if used > t_bytes else t_bytes) + (mss if k < npk - 1 else last_size) + hdr
+            dep = used / bps
+            q.append(dep)
+            arr = max(dep + ow, arr)
+            if pa is not None and arr - pa[0] < delack:
+                self._push(arr + ow, ACK, 2, now)
+                pa = None
+            else:
+                if pa is not None:
+                    self._push(pa[0] + delack + ow, ACK, 1, pa[1])
+                pa = (arr, now)
+        self.used, self.pending_ack, self.last_arrival = used, pa, arr
+        self.inflight += npk
+        self.next_seq += npk
+        self.wire_bytes += nbytes + npk * hdr
+        self.sender_free = now
+        return arr
 
     def handshake_s(self) -> float:
         """SYN up, SYN-ACK down; the client's ACK rides on the first data segment."""

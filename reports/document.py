@@ -20,7 +20,7 @@ import pandas as pd
 
 from reports.breakeven import BreakEven
 from reports.headline import headline
-from reports.load import ResultsDir, iter_groups
+from reports.load import ResultsDir, iter_groups, resolved_part
 from reports.metrics import ALL_DEFINITIONS, PARADIGM_COLORS, PARADIGM_NAMES, fmt_number
 from reports.plots import FigureItem, token_latency_stats
 from reports.tables import Table, group_slug, varying_keys
@@ -105,9 +105,8 @@ def section_scenarios(ctx: ReportContext) -> list[Block]:
     res = ctx.data.results
     nets: dict[str, str] = {}
     for sid, net in zip(res["scenario_id"], res["network"], strict=True):
-        spec = ctx.data.scenarios.get(sid, {})
-        link = spec.get("network", spec.get("link"))
-        if net not in nets and isinstance(link, dict):
+        link = resolved_part(ctx.data.scenarios.get(sid, {}), "network")
+        if net not in nets and link is not None:
             nets[net] = _link_summary(link)
 
     def uniq(col: str) -> str:
@@ -206,27 +205,24 @@ PRESET_KINDS = ("model", "method", "network", "device", "cloud")
 
 
 def presets_used(ctx: ReportContext) -> list[tuple[str, str, list[tuple[str, str]]]]:
-    """[(kind, name, [(field, source)])], each preset once, in a stable order."""
+    """[(kind, name, [(field, source)])], each preset once, in a stable order.
+
+    The name is the scenario's column value (results.csv: model, method, network, device, cloud);
+    the sources are every ``source`` string inside that part's resolved spec in scenarios.yaml.
+    """
     seen: dict[tuple[str, str, tuple], None] = {}
     res = ctx.data.results
-    for sid in res["scenario_id"]:
-        spec = ctx.data.scenarios.get(sid)
+    for row in res.to_dict("records"):
+        spec = ctx.data.scenarios.get(row["scenario_id"])
         if spec is None:
             continue
-        row = res[res["scenario_id"] == sid].iloc[0]
-        for kind in list(PRESET_KINDS) + sorted(k for k in spec if k not in PRESET_KINDS
-                                                 and isinstance(spec[k], dict)):
-            val = spec.get(kind, spec.get("link") if kind == "network" else None)
-            if val is None:
-                continue
-            name = str(val.get("name", row.get(kind, kind))) if isinstance(val, dict) else str(val)
-            if kind in row.index and isinstance(row[kind], str) and isinstance(val, dict) \
-                    and "name" not in val:
-                name = row[kind]
-            srcs = tuple(_collect_sources(val, "") if isinstance(val, dict) else [])
+        for kind in PRESET_KINDS:
+            part = resolved_part(spec, kind)
+            name = str(row.get(kind) or (part or {}).get("name") or kind)
+            srcs = tuple(_collect_sources(part)) if part is not None else ()
             seen.setdefault((kind, name, srcs), None)
     kinds = list(PRESET_KINDS)
-    ordered = sorted(seen, key=lambda t: (kinds.index(t[0]) if t[0] in kinds else len(kinds), t[0], t[1]))
+    ordered = sorted(seen, key=lambda t: (kinds.index(t[0]), t[1], t[2]))
     return [(k, n, list(s)) for (k, n, s) in ordered]
 
 

@@ -139,6 +139,28 @@ def read_scenarios(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def resolved_part(scenario: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The resolved spec of one part of a scenario (model, method, network, device, cloud).
+
+    Tolerant of nesting: breadth-first search for the first mapping stored under ``kind`` (the
+    harness keeps top-level names as strings and resolved specs under ``resolved:``), preferring one
+    that carries a ``source`` anywhere inside it.
+    """
+    found: list[dict[str, Any]] = []
+    queue: list[Any] = [scenario]
+    while queue:
+        obj = queue.pop(0)
+        if isinstance(obj, dict):
+            v = obj.get(kind)
+            if isinstance(v, dict):
+                found.append(v)
+            queue.extend(x for k, x in obj.items() if isinstance(x, dict | list) and k != kind)
+        elif isinstance(obj, list):
+            queue.extend(obj)
+    with_source = [d for d in found if "source" in json.dumps(d, default=str)]
+    return (with_source or found or [None])[0]
+
+
 def read_timelines(folder: Path) -> dict[str, dict[str, Any]]:
     """scenario_id -> timeline JSON for every timelines/*.json present."""
     out: dict[str, dict[str, Any]] = {}

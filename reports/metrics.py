@@ -78,8 +78,8 @@ _EXTRA_DEFINITIONS: list[Metric] = [
     Metric("down_wire_bytes", "down on the wire", "B",
            "Bytes cloud → device on the wire: payload + TCP/IP headers + retransmissions."),
     Metric("token_latency_p50_ms", "p50 token latency", "ms",
-           "Median of the per-token latencies in timelines/<scenario_id>.json (time between "
-           "consecutive output tokens)."),
+           "Median of the per-token latencies in timelines/<scenario_id>.json after the first token "
+           "(time between consecutive output tokens; the first token's latency is the TTFT)."),
     Metric("token_latency_p99_ms", "p99 token latency", "ms",
            "99th percentile of the per-token latencies (linear interpolation between order statistics)."),
     Metric("break_even", "break-even", "ms or Mbit/s",

@@ -22,7 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
 from reports.breakeven import BreakEven, curve, iter_sweep_groups
-from reports.load import GROUP_KEYS, ResultsDir, iter_groups
+from reports.load import GROUP_KEYS, ResultsDir, iter_groups, resolved_part
 from reports.metrics import (
     METRICS,
     REFERENCE_PARADIGMS,
@@ -46,7 +46,6 @@ RC: dict[str, Any] = {
     "legend.frameon": False,
 }
 PNG_DPI = 130
-LABEL_BOX = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 0.5}
 
 # Activity colours for the decode-step timeline (lanes are activities, not paradigms).
 LANES: list[tuple[str, str, str]] = [  # (lane key in timelines json, label, colour)
@@ -122,13 +121,17 @@ def throughput_figure(rows: pd.DataFrame, title: str) -> Figure:
                 infeasible.append(not r.empty and not ok)
             bars = ax.bar(xs, hs, width * 0.92, label=label, color=paradigm_color(method),
                           hatch=["", "//", "..", "xx"][variant % 4], edgecolor="white", linewidth=0.5)
-            ax.bar_label(bars, labels=["" if bad or h == 0 else fmt_number(h)
-                                       for h, bad in zip(hs, infeasible, strict=True)],
-                         fontsize=7, padding=1)
+            texts = ax.bar_label(bars, labels=["" if bad or h == 0 else fmt_number(h)
+                                               for h, bad in zip(hs, infeasible, strict=True)],
+                                 fontsize=7, padding=1, zorder=5)
+            for t in texts:  # stay readable where a reference line crosses the label
+                t.set_bbox({"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 0.3})
             for x, bad in zip(xs, infeasible, strict=True):
                 if bad:
                     ax.text(x, ymax * 0.02, "infeasible", rotation=90, ha="center", va="bottom",
                             fontsize=7, color=paradigm_color(method))
+        # reference values go in the tick labels: text on the lines would collide with bar labels
+        ticks = list(networks)
         for ref, style in (("device-only", "--"), ("cloud-only", ":")):
             first = True
             for i, net in enumerate(networks):
@@ -138,11 +141,9 @@ def throughput_figure(rows: pd.DataFrame, title: str) -> Figure:
                 y = float(r["decode_tok_s"].iloc[0])
                 ax.hlines(y, i - 0.45, i + 0.45, colors=paradigm_color(ref), linestyles=style,
                           linewidth=1.8, label=ref if first else "_nolegend_", zorder=3)
-                ax.annotate(f"{ref} {fmt_number(y)}", (i - 0.45, y), textcoords="offset points",
-                            xytext=(0, 2), fontsize=7, va="bottom", ha="left", color=paradigm_color(ref),
-                            zorder=4, bbox=LABEL_BOX)
+                ticks[i] += f"\n{ref} {fmt_number(y)}"
                 first = False
-        ax.set_xticks(range(len(networks)), networks)
+        ax.set_xticks(range(len(networks)), ticks)
         ax.set_xlim(-0.6, len(networks) - 0.4)
         ax.set_ylim(0, ymax * 1.15)
         ax.set_xlabel("network")
@@ -184,6 +185,10 @@ def crossover_figure(rows: pd.DataFrame, key: dict[str, str], items: list[BreakE
             ax.annotate(f"{fmt_number(b.value)} {unit}", (b.value, yb), textcoords="offset points",
                         xytext=(6, 8), fontsize=8, color=paradigm_color(b.method), fontweight="bold")
             first = False
+        flat = [f"{b.method_label}:\n  {b.clause()[1]}" for b in items if b.value is None]
+        if flat:  # paradigms with no crossing get their verdict beside the plot, under the legend
+            ax.text(1.02, 0.0, "\n".join(flat).replace(" in the sweep (", "\n  in the sweep ("),
+                    transform=ax.transAxes, ha="left", va="bottom", fontsize=7, color="#333333")
         xs = np.unique(rows["value"].to_numpy(dtype=float))
         if vary == "up_mbps" and xs.min() > 0 and xs.max() / xs.min() >= 20:
             ax.set_xscale("log")
@@ -265,6 +270,16 @@ def _waiting(events: list[dict[str, Any]], end: float) -> list[tuple[float, floa
     return gaps
 
 
+def _union_length(spans: list[tuple[float, float]]) -> float:
+    """Length of the union of intervals: how long a lane is busy, however many messages overlap."""
+    total, end = 0.0, float("-inf")
+    for s, e in sorted(spans):
+        if e > end:
+            total += e - max(s, end)
+            end = e
+    return total
+
+
 def timeline_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], title: str) -> Figure | None:
     """One panel per paradigm: a representative decode step split into activity lanes, with the
     total time of each lane in its label."""
@@ -285,7 +300,7 @@ def timeline_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], ti
                     spans = _waiting(events, end)
                 else:
                     spans = [(float(e["start"]), float(e["end"])) for e in events if e["lane"] == lane]
-                total = sum(e - s for s, e in spans) * 1000
+                total = _union_length(spans) * 1000  # overlapping transfers in one lane count once
                 y = len(LANES) - 1 - k
                 ax.broken_barh([(s * 1000, (e - s) * 1000) for s, e in spans], (y - 0.4, 0.8),
                                facecolors=color, label=lane_label, edgecolor="none")
@@ -303,35 +318,31 @@ def timeline_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], ti
 
 
 # ---------------------------------------------------------------- per-token latency CDF
-def _link_spec(scenario: dict[str, Any]) -> dict[str, Any] | None:
-    for k in ("network", "link"):
-        v = scenario.get(k)
-        if isinstance(v, dict):
-            return v
-    return None
-
-
 def is_variable_link(rows: pd.DataFrame, data: ResultsDir) -> bool:
     """True for trace-driven, jittery or lossy links (per scenarios.yaml); without scenarios.yaml,
     when token latencies spread by more than 5% between median and p99."""
-    specs = [_link_spec(data.scenarios[s]) for s in rows["scenario_id"] if s in data.scenarios]
+    specs = [resolved_part(data.scenarios[s], "network") for s in rows["scenario_id"] if s in data.scenarios]
     specs = [s for s in specs if s is not None]
     if specs:
         return any(float(s.get("jitter_ms") or 0) > 0 or float(s.get("loss") or 0) > 0
                    or s.get("trace_up") or s.get("trace_down") for s in specs)
     for sid in rows["scenario_id"]:
-        lat = np.asarray(data.timelines.get(sid, {}).get("token_latencies_s") or [], dtype=float)
+        lat = decode_latencies(data.timelines.get(sid, {}))
         if lat.size > 2 and np.median(lat) > 0 and np.percentile(lat, 99) / np.median(lat) > 1.05:
             return True
     return False
 
 
+def decode_latencies(timeline: dict[str, Any]) -> np.ndarray:
+    """Per-token latencies after the first: token_latencies_s starts with the TTFT (netsim's
+    Timeline.token_latencies), which the TTFT column already reports and which would swamp the CDF."""
+    return np.asarray((timeline.get("token_latencies_s") or [])[1:], dtype=float)
+
+
 def latency_cdf_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], title: str) -> Figure | None:
     """Empirical CDF of per-token latency, one step curve per paradigm."""
-    curves = [(r.method, r.method_label, np.sort(np.asarray(timelines[r.scenario_id]["token_latencies_s"],
-                                                           dtype=float)) * 1000)
-              for r in rows.itertuples() if r.scenario_id in timelines
-              and timelines[r.scenario_id].get("token_latencies_s")]
+    curves = [(r.method, r.method_label, np.sort(decode_latencies(timelines[r.scenario_id])) * 1000)
+              for r in rows.itertuples() if decode_latencies(timelines.get(r.scenario_id, {})).size]
     if not curves:
         return None
     fig = _new_figure(6.8, 4.0)
@@ -357,7 +368,7 @@ def token_latency_stats(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]]
     """p50/p99 per paradigm from the timelines (for the table under the CDF)."""
     recs = []
     for r in rows.itertuples():
-        lat = np.asarray(timelines.get(r.scenario_id, {}).get("token_latencies_s") or [], dtype=float)
+        lat = decode_latencies(timelines.get(r.scenario_id, {}))
         if lat.size:
             recs.append({"scenario_id": r.scenario_id, "method_label": r.method_label,
                          "token_latency_p50_ms": float(np.percentile(lat, 50)) * 1000,
@@ -418,6 +429,7 @@ def build_figures(data: ResultsDir, items: list[BreakEven]) -> list[FigureItem]:
                 out.append(FigureItem(
                     group_slug(key, varying, "latency_cdf"),
                     "latency_cdf", f"Per-token latency: {title}",
-                    "Empirical CDF of the time between consecutive output tokens on a jittery, lossy or "
-                    "trace-driven link.", cdf))
+                    "Empirical CDF of the time between consecutive output tokens (tokens 2..n; the first "
+                    "token's latency is the TTFT in the table) on a jittery, lossy or trace-driven link.",
+                    cdf))
     return out

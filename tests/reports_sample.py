@@ -103,7 +103,8 @@ def write_sample(root: Path, *, sweeps: bool = True, timelines: bool = True, sce
             if timelines and feasible:
                 base = 1 / t
                 jitter = rng.exponential(0.01, NEW - 1) if net == "4g" and method != "device-only" else 0.0
-                lat = (base + jitter + np.linspace(0, base * 0.01, NEW - 1)).tolist()
+                # netsim's Timeline.token_latencies: TTFT first, then the gaps between tokens
+                lat = [ttft] + (base + jitter + np.linspace(0, base * 0.01, NEW - 1)).tolist()
                 tl = {"scenario_id": sid, "decode_step": _events(i, t, method), "token_latencies_s": lat}
                 (root / "timelines").mkdir(exist_ok=True)
                 (root / "timelines" / f"{sid}.json").write_text(json.dumps(tl), encoding="utf-8")

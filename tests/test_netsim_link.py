@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,16 @@ TRACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "traces"
 
 
 def test_presets_complete_and_sourced() -> None:
-    assert set(NETWORK_PRESETS) == {"4g", "4g-poor", "5g", "5g-mmwave", "wifi5", "wifi6", "edge-lan", "paper-5g"}
+    assert set(NETWORK_PRESETS) == {
+        "4g",
+        "4g-poor",
+        "5g",
+        "5g-mmwave",
+        "wifi5",
+        "wifi6",
+        "edge-lan",
+        "paper-5g",
+    }
     for name, spec in NETWORK_PRESETS.items():
         assert spec.source and len(spec.source) > 20, name
         spec.validate()
@@ -112,14 +122,71 @@ def _real_traces() -> list[Path]:
 
 @pytest.mark.skipif(not _real_traces(), reason="../shared/traces/mahimahi not present")
 def test_real_mahimahi_traces_load_and_run() -> None:
-    readme_means = {"ATT-LTE-driving": (5.17, 0.83), "ATT-LTE-driving-2016": (4.56, 1.91),
-                    "TMobile-LTE-short": (16.70, 13.32)}
+    readme_means = {
+        "ATT-LTE-driving": (5.17, 0.83),
+        "ATT-LTE-driving-2016": (4.56, 1.91),
+        "TMobile-LTE-short": (16.70, 13.32),
+    }
     for p in _real_traces():
         cap = load_trace(str(p))
         down, up = readme_means[p.stem]
         assert cap.mean_mbps() == pytest.approx(down if p.suffix == ".down" else up, rel=0.1), p.name
     for stem in readme_means:
-        link = LinkSpec(1, 1, 40, trace_up=str(TRACES / "mahimahi" / f"{stem}.up"),
-                        trace_down=str(TRACES / "mahimahi" / f"{stem}.down"))
+        link = LinkSpec(
+            1,
+            1,
+            40,
+            trace_up=str(TRACES / "mahimahi" / f"{stem}.up"),
+            trace_down=str(TRACES / "mahimahi" / f"{stem}.down"),
+        )
         r = netcheck(200_000, 20_000, 5, 4, link)
         assert r["completion_s"] > 4 * 0.04 and r["up_wire_bytes"] > 4 * 200_000
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        (["--trace-up", "BAD"], "BAD"),
+        (["--up-mbps", "0"], "up_mbps"),
+        (["--loss", "1.2"], "loss"),
+        (["--rtt-ms", "-5"], "rtt_ms"),
+    ],
+)
+def test_netcheck_cli_bad_input_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], field: str
+) -> None:
+    cli = pytest.importorskip("harness.cli", reason="the CLI is wired by harness/")
+    bad = tmp_path / "bad.trace"
+    bad.write_text("12\nnot-a-number\n")
+    extra = [str(bad) if a == "BAD" else a for a in extra]
+    good = [
+        "netcheck",
+        "--up-mbps",
+        "10",
+        "--down-mbps",
+        "40",
+        "--rtt-ms",
+        "50",
+        "--up-bytes",
+        "1500",
+        "--down-bytes",
+        "1500",
+        "--compute-ms",
+        "2",
+        "--rounds",
+        "3",
+    ]
+    args = list(good)
+    for flag, value in zip(extra[::2], extra[1::2], strict=True):
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and (
+        field in err or field.replace("_", "-") in err or str(bad) in err
+    ), err
+    assert cli.main([*good, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["completion_s"] > 0 and len(out["per_round_s"]) == 3

@@ -12,9 +12,28 @@ from netsim import PROFILE_PRESETS, Profile, host_profile, profile_names, resolv
 from netsim.tables import network_table, profile_table
 
 ISSUE_NAMES = {
-    "iphone13-pro-max", "iphone15-pro", "snapdragon-8gen2", "snapdragon-8gen3", "m1-max", "m2", "m2-pro",
-    "m2-ultra", "m3", "jetson-orin-nano", "jetson-orin-nano-super", "jetson-orin-nx", "jetson-agx-orin", "rpi5",
-    "i9-13900k", "rtx-3090", "rtx-4090", "a100-40g", "a100-80g", "h100-sxm", "h100-pcie", "host",
+    "iphone13-pro-max",
+    "iphone15-pro",
+    "snapdragon-8gen2",
+    "snapdragon-8gen3",
+    "m1-max",
+    "m2",
+    "m2-pro",
+    "m2-ultra",
+    "m3",
+    "jetson-orin-nano",
+    "jetson-orin-nano-super",
+    "jetson-orin-nx",
+    "jetson-agx-orin",
+    "rpi5",
+    "i9-13900k",
+    "rtx-3090",
+    "rtx-4090",
+    "a100-40g",
+    "a100-80g",
+    "h100-sxm",
+    "h100-pcie",
+    "host",
 }
 
 
@@ -35,8 +54,17 @@ def test_presets_complete_and_sourced() -> None:
 
 
 def test_step_time_is_roofline_plus_overhead() -> None:
-    p = resolve_profile({"name": "x", "mem_bw_gbps": 100, "tflops": {"fp16": 10}, "mem_eff": 0.5,
-                         "compute_eff": 0.25, "kernel_overhead_us": 10, "mem_gb": 8})
+    p = resolve_profile(
+        {
+            "name": "x",
+            "mem_bw_gbps": 100,
+            "tflops": {"fp16": 10},
+            "mem_eff": 0.5,
+            "compute_eff": 0.25,
+            "kernel_overhead_us": 10,
+            "mem_gb": 8,
+        }
+    )
     assert p.step_time(1e12, 1e9, 3) == pytest.approx(max(1e12 / 2.5e12, 1e9 / 50e9) + 30e-6)  # compute bound
     assert p.step_time(1e9, 1e10, 0) == pytest.approx(0.2)  # memory bound
     assert p.step_time(1e9, 0, 0, dtype="int8") == pytest.approx(1e9 / 2.5e12)  # unknown dtype -> fp16
@@ -45,9 +73,13 @@ def test_step_time_is_roofline_plus_overhead() -> None:
 def test_resolve_profile_forms_and_errors() -> None:
     base = resolve_profile({"base": "m2", "mem_eff": 0.5})
     assert base.mem_eff == 0.5 and base.mem_bw_gbps == 100 and base.source["mem_eff"] == "user override"
-    for spec, field in [("m5", "unknown preset"), ({"base": "m2", "bogus": 1}, "bogus"),
-                        ({"base": "m2", "mem_bw_gbps": 0}, "mem_bw_gbps"), ({"base": "m2", "mem_eff": 1.5}, "mem_eff"),
-                        ({"name": "x"}, "mem_bw_gbps")]:
+    for spec, field in [
+        ("m5", "unknown preset"),
+        ({"base": "m2", "bogus": 1}, "bogus"),
+        ({"base": "m2", "mem_bw_gbps": 0}, "mem_bw_gbps"),
+        ({"base": "m2", "mem_eff": 1.5}, "mem_eff"),
+        ({"name": "x"}, "mem_bw_gbps"),
+    ]:
         with pytest.raises(SplitbenchError, match=field):
             resolve_profile(spec)  # type: ignore[arg-type]
 
@@ -57,4 +89,6 @@ def test_host_profile_calibrates_once_and_caches(tmp_path: Path, monkeypatch: py
     p = host_profile()
     cached = json.loads((tmp_path / "host.json").read_text())
     assert p.mem_bw_gbps == cached["mem_bw_gbps"] > 0.1 and p.tflops["fp32"] == cached["fp32_tflops"] > 1e-3
-    assert isinstance(resolve_profile("host"), Profile) and resolve_profile("host").mem_bw_gbps == p.mem_bw_gbps
+    assert (
+        isinstance(resolve_profile("host"), Profile) and resolve_profile("host").mem_bw_gbps == p.mem_bw_gbps
+    )

@@ -23,8 +23,9 @@ def _t(n: int, m: int, up: float, down: float, rtt: float, transport: str, **kw)
 
 @SETTINGS
 @given(sizes, sizes, rates, rates, delays, transports, st.floats(min_value=1.0, max_value=10.0))
-def test_more_bandwidth_never_lengthens(n: int, m: int, up: float, down: float, rtt: float, transport: str,
-                                        factor: float) -> None:
+def test_more_bandwidth_never_lengthens(
+    n: int, m: int, up: float, down: float, rtt: float, transport: str, factor: float
+) -> None:
     base = _t(n, m, up, down, rtt, transport)
     assert _t(n, m, up * factor, down, rtt, transport) <= base * (1 + 1e-9)
     assert _t(n, m, up, down * factor, rtt, transport) <= base * (1 + 1e-9)
@@ -32,16 +33,26 @@ def test_more_bandwidth_never_lengthens(n: int, m: int, up: float, down: float, 
 
 @SETTINGS
 @given(sizes, sizes, rates, rates, delays, transports, st.floats(min_value=0, max_value=100))
-def test_more_delay_never_shortens(n: int, m: int, up: float, down: float, rtt: float, transport: str,
-                                   extra: float) -> None:
+def test_more_delay_never_shortens(
+    n: int, m: int, up: float, down: float, rtt: float, transport: str, extra: float
+) -> None:
     assert _t(n, m, up, down, rtt + extra, transport) >= _t(n, m, up, down, rtt, transport) * (1 - 1e-9)
 
 
 @SETTINGS
-@given(sizes, sizes, st.integers(1, 4), st.floats(min_value=0, max_value=0.5), st.floats(1, 4),
-       st.integers(0, 2**16), transports, st.floats(min_value=0, max_value=5))
-def test_bytes_conserved_and_terminates(n: int, m: int, k: int, loss: float, burst: float, seed: int,
-                                        transport: str, jitter: float) -> None:
+@given(
+    sizes,
+    sizes,
+    st.integers(1, 4),
+    st.floats(min_value=0, max_value=0.5),
+    st.floats(1, 4),
+    st.integers(0, 2**16),
+    transports,
+    st.floats(min_value=0, max_value=5),
+)
+def test_bytes_conserved_and_terminates(
+    n: int, m: int, k: int, loss: float, burst: float, seed: int, transport: str, jitter: float
+) -> None:
     link = LinkSpec(20, 50, 30, loss=loss, loss_burst=burst, transport=transport, jitter_ms=jitter)
     r = netcheck(n, m, 0.5, k, link, seed=seed)
     assert r["up_bytes"] == k * n and r["down_bytes"] == k * m

@@ -33,11 +33,14 @@ def test_paper_limit_synthetic_privatelora() -> None:
     tl = simulate(tr, link, DEV, CLOUD, new_tokens=20)
     assert tl.token_times[0] == pytest.approx(_paper_step_time(tr.prefill, 0, link), rel=1e-9)
     for k, lat in enumerate(tl.token_latencies()[1:], start=1):
-        assert lat == pytest.approx(_paper_step_time(tr.decode["default"], tr.prompt_tokens + k - 1, link),
-                                    rel=1e-9)
+        assert lat == pytest.approx(
+            _paper_step_time(tr.decode["default"], tr.prompt_tokens + k - 1, link), rel=1e-9
+        )
 
 
-@pytest.mark.skipif(importlib.util.find_spec("models.build") is None, reason="models.build_trace not available")
+@pytest.mark.skipif(
+    importlib.util.find_spec("models.build") is None, reason="models.build_trace not available"
+)
 def test_paper_limit_real_llama2_7b_privatelora_trace() -> None:
     from models import build_trace
 
@@ -45,12 +48,14 @@ def test_paper_limit_real_llama2_7b_privatelora_trace() -> None:
     link = NETWORK_PRESETS["paper-5g"]
     tl = simulate(tr, link, DEV, CLOUD, new_tokens=5)
     for k, lat in enumerate(tl.token_latencies()[1:], start=1):
-        assert lat == pytest.approx(_paper_step_time(tr.decode["default"], tr.prompt_tokens + k - 1, link),
-                                    rel=1e-9)
+        assert lat == pytest.approx(
+            _paper_step_time(tr.decode["default"], tr.prompt_tokens + k - 1, link), rel=1e-9
+        )
     m = tl.metrics()
     assert m["up_bytes_per_token"] == tr.decode["default"].up_bytes()
     assert m["messages"] == sum(s.kind == "transfer" for s in tr.prefill.steps) + 4 * sum(
-        s.kind == "transfer" for s in tr.decode["default"].steps)
+        s.kind == "transfer" for s in tr.decode["default"].steps
+    )
 
 
 def test_timeline_metrics_are_consistent() -> None:
@@ -70,7 +75,9 @@ def test_timeline_metrics_are_consistent() -> None:
     assert {e["lane"] for e in ev} == {"device", "cloud", "up", "down"}
     assert min(e["start"] for e in ev) == pytest.approx(0.0, abs=1e-12)
     assert max(e["end"] for e in ev) == pytest.approx(tl.token_latencies()[3])
-    assert m["device_busy_s"] == pytest.approx(sum(e[3] - e[2] for p in tl.phases for e in p if e[0] == "device"))
+    assert m["device_busy_s"] == pytest.approx(
+        sum(e[3] - e[2] for p in tl.phases for e in p if e[0] == "device")
+    )
     with pytest.raises(IndexError):
         tl.decode_step_events(5)
 
@@ -80,19 +87,39 @@ def _phase(steps: tuple, kind: str = "decode") -> PhaseTrace:
 
 
 def _trace(prefill: PhaseTrace, decode: dict[str, PhaseTrace], **kw) -> ExecutionTrace:
-    return ExecutionTrace(model="toy", method="toy", method_params={}, act_dtype="fp16", prompt_tokens=4,
-                          prefill=prefill, decode=decode, **kw)
+    return ExecutionTrace(
+        model="toy",
+        method="toy",
+        method_params={},
+        act_dtype="fp16",
+        prompt_tokens=4,
+        prefill=prefill,
+        decode=decode,
+        **kw,
+    )
 
 
 def _c(i: int, side: str, mem: float, deps: tuple = ()) -> Compute:
-    return Compute(id=i, side=side, flops=0, weight_bytes=mem, activation_bytes=0, kv_bytes=0, kernels=0,
-                   label=f"c{i}", deps=deps)
+    return Compute(
+        id=i,
+        side=side,
+        flops=0,
+        weight_bytes=mem,
+        activation_bytes=0,
+        kv_bytes=0,
+        kernels=0,
+        label=f"c{i}",
+        deps=deps,
+    )
 
 
 def test_independent_steps_overlap() -> None:
     # device and cloud work with no dependency between them, then one transfer after both
-    steps = (_c(0, "device", 1e9), _c(1, "cloud", 1e9), Transfer(id=2, direction="up", payload_bytes=1000,
-                                                                 label="t", deps=(0, 1)))
+    steps = (
+        _c(0, "device", 1e9),
+        _c(1, "cloud", 1e9),
+        Transfer(id=2, direction="up", payload_bytes=1000, label="t", deps=(0, 1)),
+    )
     tr = _trace(_phase(steps, "prefill"), {"default": _phase(steps)})
     link = LinkSpec(10, 10, 0, transport="ideal")
     tl = simulate(tr, link, DEV, CLOUD, new_tokens=2)
@@ -101,8 +128,13 @@ def test_independent_steps_overlap() -> None:
 
 
 def test_spa_variants_drawn_per_token_from_seed() -> None:
-    open_ = _phase((_c(0, "cloud", 1e9), Transfer(id=1, direction="down", payload_bytes=270_000, label="acts",
-                                                  deps=(0,)), _c(2, "device", 1e6, (1,))))
+    open_ = _phase(
+        (
+            _c(0, "cloud", 1e9),
+            Transfer(id=1, direction="down", payload_bytes=270_000, label="acts", deps=(0,)),
+            _c(2, "device", 1e6, (1,)),
+        )
+    )
     closed = _phase((_c(0, "cloud", 1e9),))
     tr = _trace(closed, {"gate_open": open_, "gate_closed": closed}, gate_rate=0.3)
     link = LinkSpec(20, 100, 40)
@@ -116,8 +148,20 @@ def test_spa_variants_drawn_per_token_from_seed() -> None:
 
 def test_measured_throughput_overrides_roofline() -> None:
     n = 6.74e9
-    whole = _phase((Compute(id=0, side="cloud", flops=2 * n, weight_bytes=2 * n, activation_bytes=0,
-                            kv_bytes=0, kernels=32 * 12, label="whole model"),))
+    whole = _phase(
+        (
+            Compute(
+                id=0,
+                side="cloud",
+                flops=2 * n,
+                weight_bytes=2 * n,
+                activation_bytes=0,
+                kv_bytes=0,
+                kernels=32 * 12,
+                label="whole model",
+            ),
+        )
+    )
     tr = _trace(whole, {"default": whole}, meta={"n_params": n, "n_layers": 32})
     tr = ExecutionTrace(**{**tr.__dict__, "model": "llama2-7b"})
     a100 = PROFILE_PRESETS["a100-80g"]

@@ -15,11 +15,16 @@ NS3 = Path(__file__).resolve().parents[1] / "netsim" / "reference" / "ns3_result
 
 @pytest.mark.parametrize(
     "up, down, rtt, n, m, c, k",
-    [(10, 40, 50, 1500, 1500, 2, 50), (60, 100, 0, 8212, 788, 0.5, 7), (1, 5, 80, 300_000, 10, 0, 2),
-     (200, 400, 4, 1, 100, 3, 4)],
+    [
+        (10, 40, 50, 1500, 1500, 2, 50),
+        (60, 100, 0, 8212, 788, 0.5, 7),
+        (1, 5, 80, 300_000, 10, 0, 2),
+        (200, 400, 4, 1, 100, 3, 4),
+    ],
 )
-def test_ideal_constant_link_is_closed_form(up: float, down: float, rtt: float, n: int, m: int, c: float,
-                                            k: int) -> None:
+def test_ideal_constant_link_is_closed_form(
+    up: float, down: float, rtt: float, n: int, m: int, c: float, k: int
+) -> None:
     r = netcheck(n, m, c, k, LinkSpec(up, down, rtt, transport="ideal"))
     per_round = n * 8 / (up * 1e6) + m * 8 / (down * 1e6) + rtt / 1000 + c / 1000
     assert r["completion_s"] == pytest.approx(k * per_round, rel=1e-9)
@@ -37,9 +42,16 @@ def _ns3_cases() -> list[dict]:
 @pytest.mark.parametrize("case", _ns3_cases(), ids=lambda c: c["name"])
 def test_tcp_within_10pct_of_ns3(case: dict) -> None:
     meta = json.loads(NS3.read_text())
-    link = LinkSpec(case["up_mbps"], case["down_mbps"], 2 * case["one_way_ms"], rwnd_bytes=case["rwnd_bytes"],
-                    mss_bytes=meta["mss_bytes"], header_bytes=meta.get("header_bytes", 52),
-                    init_cwnd_pkts=meta.get("init_cwnd_pkts", 10), queue_pkts=100)
+    link = LinkSpec(
+        case["up_mbps"],
+        case["down_mbps"],
+        2 * case["one_way_ms"],
+        rwnd_bytes=case["rwnd_bytes"],
+        mss_bytes=meta["mss_bytes"],
+        header_bytes=meta.get("header_bytes", 52),
+        init_cwnd_pkts=meta.get("init_cwnd_pkts", 10),
+        queue_pkts=100,
+    )
     r = netcheck(case["up_bytes"], case["down_bytes"], case["compute_ms"], case["rounds"], link)
     assert r["completion_s"] == pytest.approx(case["completion_s"], rel=0.10)
     assert r["handshake_s"] == pytest.approx(case["handshake_s"], rel=0.10)

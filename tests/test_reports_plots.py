@@ -12,7 +12,7 @@ from reports.load import load
 from reports.metrics import paradigm_color
 from reports.plots import LANES, FigureItem, build_figures
 from tests import reports_sample
-from tests.reports_sample import RTT_BREAK_EVEN_MS, UP_BREAK_EVEN_MBPS
+from tests.reports_sample import NEW, RTT_BREAK_EVEN_MS, UP_BREAK_EVEN_MBPS
 
 SPLIT = ["privatelora r=128", "spa", "lora-split", "layer-split k=8"]
 
@@ -51,7 +51,9 @@ def test_throughput_bars(figures) -> None:
     (ax,) = _one(figs, "throughput").fig.axes
     assert _labels(ax) == ["device-only", "cloud-only"] + SPLIT
     assert ax.get_ylabel() == "decode throughput (tok/s)" and ax.get_xlabel() == "network"
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["4g", "5g"]
+    # the reference values are written under each network name
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4g\ndevice-only 8.1\ncloud-only 14",
+                                                            "5g\ndevice-only 8.1\ncloud-only 25"]
     bars = {c.get_label(): c for c in ax.containers}
     # colours are the fixed paradigm colours; the infeasible layer-split on 4g has no bar height
     assert to_hex(bars["spa"].patches[0].get_facecolor()) == paradigm_color("spa")
@@ -70,7 +72,9 @@ def test_crossover_curves_mark_break_even(figures) -> None:
         assert labels[:5] == ["device-only", "cloud-only"] + [s for s in SPLIT if s != "spa"]
         assert labels[5] == "break-even vs device-only"
         marks = [ln for ln in ax.lines if ln.get_marker() == "X"]
-        assert len(marks) == 1  # only privatelora crosses
+        assert len(marks) == 1  # only privatelora crosses; the others' verdicts are written on the plot
+        note = " ".join(" ".join(t.get_text().split()) for t in ax.texts)
+        assert "lora-split: never beats device-only" in note and "layer-split k=8: beats device-only" in note
         assert marks[0].get_xdata()[0] == pytest.approx(expected)
         assert marks[0].get_ydata()[0] == pytest.approx(8.1)
 
@@ -113,3 +117,12 @@ def test_latency_cdf_only_for_jittery_link(figures) -> None:
     assert _labels(ax) == ["device-only", "cloud-only", "privatelora r=128", "spa", "lora-split"]
     for line in ax.lines:
         assert line.get_ydata()[-1] == pytest.approx(1.0)
+        assert len(line.get_xdata()) == NEW - 1  # the first latency (TTFT) is not a decode-token latency
+
+
+def test_lane_busy_time_counts_overlaps_once() -> None:
+    from reports.plots import _union_length
+
+    assert _union_length([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]) == pytest.approx(4.0)
+    assert _union_length([(0.0, 4.0), (1.0, 2.0)]) == pytest.approx(4.0)
+    assert _union_length([]) == 0.0

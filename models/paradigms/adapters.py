@@ -23,8 +23,15 @@ from models.errors import SplitbenchError
 from models.paradigms.base import SplitModel
 
 ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-GROUP_OF = {"q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "o_proj": "o",
-            "gate_proj": "gate_up", "up_proj": "gate_up", "down_proj": "down"}
+GROUP_OF = {
+    "q_proj": "qkv",
+    "k_proj": "qkv",
+    "v_proj": "qkv",
+    "o_proj": "o",
+    "gate_proj": "gate_up",
+    "up_proj": "gate_up",
+    "down_proj": "down",
+}
 
 
 def parent_of(layer: nn.Module, name: str) -> nn.Module:
@@ -38,9 +45,15 @@ def resolve_layers(spec: Any, n_layers: int) -> list[int]:
         return list(range(n_layers))
     if spec == "lora-s":
         return sorted({n_layers // 2 - 1, n_layers - 1})
-    if isinstance(spec, list | tuple) and all(isinstance(i, int) and 0 <= i < n_layers for i in spec) and spec:
+    if (
+        isinstance(spec, list | tuple)
+        and all(isinstance(i, int) and 0 <= i < n_layers for i in spec)
+        and spec
+    ):
         return sorted(set(spec))
-    raise SplitbenchError(f"method.layers: {spec!r} must be 'all', 'lora-s' or a list of layer indices < {n_layers}")
+    raise SplitbenchError(
+        f"method.layers: {spec!r} must be 'all', 'lora-s' or a list of layer indices < {n_layers}"
+    )
 
 
 class DeltaGroup:
@@ -153,9 +166,9 @@ class PrivateLoRA(AdapterSplit):
         # Frozen random A and B (public), a trained-looking M (private): scaled so ΔW is a small
         # but clearly non-zero change of W in numeric checks.
         d = self.preset.hidden_size
-        self.init_(self.A, d ** -0.5)
-        self.init_(self.B, rd ** -0.5)
-        self.init_(self.M, 0.5 * rc ** -0.5)
+        self.init_(self.A, d**-0.5)
+        self.init_(self.B, rd**-0.5)
+        self.init_(self.M, 0.5 * rc**-0.5)
         for m in (self.A, self.M, self.B):
             m.requires_grad_(False)
         self.install()
@@ -198,10 +211,15 @@ class LoraSplit(AdapterSplit):
         from peft import LoraConfig, get_peft_model
 
         layers = self.adapted_layers()
-        cfg = LoraConfig(r=int(self.params["rank"]), lora_alpha=float(self.params["alpha"]),
-                         target_modules=self.targets(), lora_dropout=0.0, bias="none",
-                         layers_to_transform=None if len(layers) == self.n_layers() else layers,
-                         init_lora_weights=self.mode == "shape")
+        cfg = LoraConfig(
+            r=int(self.params["rank"]),
+            lora_alpha=float(self.params["alpha"]),
+            target_modules=self.targets(),
+            lora_dropout=0.0,
+            bias="none",
+            layers_to_transform=None if len(layers) == self.n_layers() else layers,
+            init_lora_weights=self.mode == "shape",
+        )
         if self.mode == "numeric":
             torch.manual_seed(self.seed + 3)  # peft's random init of A and B (init_lora_weights=False)
         src = copy.deepcopy(self.model) if self.mode == "numeric" else self.model

@@ -106,8 +106,14 @@ class SplitModel:
         mask = self.causal_mask(q, h)
         for i in range(start, end):
             self.rec.begin(side, f"layer {i}")
-            h = self.layers[i](h, attention_mask=mask, position_ids=pos, past_key_values=self.caches[side],
-                               use_cache=True, position_embeddings=pe)
+            h = self.layers[i](
+                h,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=self.caches[side],
+                use_cache=True,
+                position_embeddings=pe,
+            )
             if after_layer is not None:
                 after_layer(i, h)
         return h
@@ -128,8 +134,11 @@ class SplitModel:
 
     def send_token_down(self, logits: torch.Tensor, deps: tuple[int, ...] | None = None) -> int:
         """Cloud-side greedy pick and hand-over of the token id (what a serving API streams back)."""
-        tok = torch.argmax(logits, dim=-1, keepdim=True) if logits.device.type != "meta" else \
-            torch.empty(1, 1, dtype=torch.long, device="meta")
+        tok = (
+            torch.argmax(logits, dim=-1, keepdim=True)
+            if logits.device.type != "meta"
+            else torch.empty(1, 1, dtype=torch.long, device="meta")
+        )
         _, sid = self.channel.send("down", tok, "token down", ids=True, deps=deps)
         return sid
 

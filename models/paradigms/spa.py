@@ -86,8 +86,8 @@ class SPA(SplitModel):
         with torch.device(self.device):
             self.sidenet = SideNetwork(d, w, L).to(self.torch_dtype)
             self.gate = nn.Linear(d, 2).to(self.torch_dtype)
-        self.init_(self.sidenet, 0.5 * d ** -0.5)
-        self.init_(self.gate, d ** -0.5)
+        self.init_(self.sidenet, 0.5 * d**-0.5)
+        self.init_(self.gate, d**-0.5)
         self.sidenet.requires_grad_(False)
         self.gate.requires_grad_(False)
         self.reset_gate()
@@ -128,8 +128,9 @@ class SPA(SplitModel):
             if on_cloud:
                 proj = self.sidenet.input_adapter if i < 0 else self.sidenet.downs[i]
                 y_last = proj(y_last)
-            msg, tid = ch.send("down", y_last, "embedding down" if i < 0 else f"L{i} hidden down",
-                               deps=(state["cloud"],))
+            msg, tid = ch.send(
+                "down", y_last, "embedding down" if i < 0 else f"L{i} hidden down", deps=(state["cloud"],)
+            )
             deps = (tid,) if state["device"] is None else (tid, state["device"])
             state["device"] = rec.begin("device", "side input" if i < 0 else f"side layer {i}", deps=deps)
             if i < 0:
@@ -147,8 +148,14 @@ class SPA(SplitModel):
         mask = self.causal_mask(ids.shape[1], h)
         for i in range(self.n_layers()):
             state["cloud"] = rec.begin("cloud", f"layer {i}", deps=(state["cloud"],))
-            h = self.layers[i](h, attention_mask=mask, position_ids=pos, past_key_values=self.caches["cloud"],
-                               use_cache=True, position_embeddings=pe)
+            h = self.layers[i](
+                h,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=self.caches["cloud"],
+                use_cache=True,
+                position_embeddings=pe,
+            )
             if open_:
                 stream(i, h)
         state["cloud"] = rec.begin("cloud", "final norm+gate", deps=(state["cloud"],))
@@ -178,9 +185,13 @@ class SPAReference:
         self.cache = DynamicCache(config=self.model.config)
         self.prev: torch.Tensor | None = None
         self.ys: list[torch.Tensor] = []
-        self.hooks = [layer.register_forward_hook(lambda m, a, out: self.ys.append(out))
-                      for layer in self.model.model.layers]
-        self.hooks.append(self.model.model.embed_tokens.register_forward_hook(lambda m, a, out: self.ys.append(out)))
+        self.hooks = [
+            layer.register_forward_hook(lambda m, a, out: self.ys.append(out))
+            for layer in self.model.model.layers
+        ]
+        self.hooks.append(
+            self.model.model.embed_tokens.register_forward_hook(lambda m, a, out: self.ys.append(out))
+        )
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         open_ = self.schedule.decide(self.prev)

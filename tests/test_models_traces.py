@@ -1,0 +1,169 @@
+"""Shape-mode traces: payload bytes against closed forms, FLOPs, GQA, linearity, serialisation."""
+
+import math
+
+import pytest
+
+from models import MODEL_PRESETS, ExecutionTrace, build_trace
+from models.codec import header_bytes
+from models.trace import Compute, PhaseTrace, Transfer
+
+
+def msg(values: int, value_bytes: int = 2, ndim: int = 3) -> int:
+    return values * value_bytes + header_bytes(ndim)
+
+
+TOKEN = msg(1, 4, 2)
+
+
+def transfers(phase, direction):
+    return [s for s in phase.steps if s.kind == "transfer" and s.direction == direction]
+
+
+def test_privatelora_llama2_7b_decode_closed_form():
+    tr = build_trace("llama2-7b", {"name": "privatelora", "rank": 128}, 64)
+    d = tr.decode["default"]
+    L, dm = 32, 4096
+    assert d.up_bytes() == L * msg(3 * 128) + msg(dm)
+    assert d.down_bytes() == L * msg(3 * 128) + msg(dm)
+    assert d.round_trips() == L + 1
+    assert tr.data_leaving_device == "activations"
+    # prefill: embeddings of all P tokens up, per-layer messages for P tokens
+    assert tr.prefill.up_bytes() == L * msg(3 * 128 * 64) + msg(dm * 64)
+
+
+def test_privatelora_asymmetric_ranks_and_targets():
+    tr = build_trace("tiny", {"name": "privatelora", "rank_c2d": 6, "rank_d2c": 4, "targets": "all"}, 8)
+    d = tr.decode["default"]
+    # groups per layer: qkv, o, gate_up, down -> members 3,1,2,1
+    per_layer_down = msg(18) + msg(6) + msg(12) + msg(6)
+    per_layer_up = msg(12) + msg(4) + msg(8) + msg(4)
+    assert d.down_bytes() == 4 * per_layer_down + msg(64)
+    assert d.up_bytes() == 4 * per_layer_up + msg(64)
+
+
+def test_lora_split_qkv_closed_form_and_gqa():
+    tr = build_trace("llama2-7b", "lora-split", 16)
+    d = tr.decode["default"]
+    assert d.down_bytes() == 32 * msg(4096) + TOKEN
+    assert d.up_bytes() == 32 * msg(3 * 4096)
+    assert tr.data_leaving_device == "tokens"
+    p = MODEL_PRESETS["llama3.1-8b"]
+    kv = p.n_kv_heads * p.head_dim
+    tr = build_trace("llama3.1-8b", {"name": "lora-split", "layers": "lora-s"}, 16)
+    d = tr.decode["default"]
+    assert d.up_bytes() == 2 * msg(4096 + 2 * kv) and kv == 1024
+
+
+def test_lora_p_mlp_widths():
+    tr = build_trace("tiny", {"name": "lora-split", "targets": "all", "head_on_device": True}, 4)
+    d = tr.decode["default"]
+    ffn, dm, kv = 176, 64, 32
+    assert d.down_bytes() == 4 * (msg(dm) + msg(dm) + msg(dm) + msg(ffn)) + msg(dm)
+    assert d.up_bytes() == 4 * (msg(dm + 2 * kv) + msg(dm) + msg(2 * ffn) + msg(dm)) + msg(dm)
+
+
+@pytest.mark.parametrize("down_proj,width", [("device", 4096), ("cloud", 32)])
+def test_spa_gate_open_closed_form(down_proj, width):
+    tr = build_trace("llama2-7b", {"name": "spa", "down_proj": down_proj}, 16)
+    o, c = tr.decode["gate_open"], tr.decode["gate_closed"]
+    assert o.down_bytes() == 33 * msg(width) + TOKEN
+    assert o.up_bytes() == msg(4096)
+    assert c.down_bytes() == TOKEN and c.up_bytes() == 0
+    assert tr.gate_rate == 1.0 and tr.data_leaving_device == "tokens"
+    assert o.round_trips() == 2 and c.round_trips() == 1
+    # overlap: some hidden-state transfer does not wait for the next cloud layer, and the next
+    # cloud layer does not wait for it
+    steps = {s.id: s for s in o.steps}
+    l5 = next(s for s in o.steps if s.label == "L5 hidden down")
+    nxt = next(s for s in o.steps if s.kind == "compute" and s.label == "cloud: layer 6")
+    assert l5.id not in nxt.deps and steps[l5.deps[0]].side == "cloud"
+
+
+def test_cloud_only_device_only_layer_split():
+    co = build_trace("llama2-7b", "cloud-only", 100)
+    assert co.prefill.up_bytes() == msg(100, 4, 2) and co.decode["default"].up_bytes() == 0
+    assert co.decode["default"].down_bytes() == TOKEN and co.data_leaving_device == "tokens"
+    do = build_trace("llama2-7b", {"name": "device-only", "weight_bits": 4}, 100)
+    assert do.decode["default"].up_bytes() == 0 and do.meta["weight_bits"] == 4
+    n = MODEL_PRESETS["llama2-7b"].n_params
+    # 4 bits + fp16 scale+min per 32 weights = 5 bits/weight on linear/embedding weights
+    assert 5 / 8 * n * 0.99 < do.device_memory_bytes < 5 / 8 * n * 1.01
+    ls = build_trace("llama2-7b", {"name": "layer-split", "device_layers": 8}, 10)
+    assert ls.decode["default"].up_bytes() == msg(4096) and ls.prefill.up_bytes() == msg(4096 * 10)
+    assert ls.meta["kv_bytes_per_token"]["device"] == 8 * 2 * 4096 * 2
+
+
+def test_flops_per_decode_token_llama2_7b():
+    tr = build_trace("llama2-7b", "device-only", 32)
+    p = MODEL_PRESETS["llama2-7b"]
+    non_emb = p.n_params - p.vocab_size * p.hidden_size
+    t = 1000
+    attn = p.n_layers * 2 * 2 * p.hidden_size * (t + 1)  # QK^T and AV over t+1 positions
+    flops = sum(s.flops_at(t) for s in tr.decode["default"].steps if s.kind == "compute")
+    assert abs(flops / (2 * non_emb + attn) - 1) < 0.02
+
+
+@pytest.mark.parametrize("name", ["llama3.1-8b", "mistral-7b", "qwen2.5-7b"])
+def test_gqa_kv_sizes(name):
+    p = MODEL_PRESETS[name]
+    tr = build_trace(name, "cloud-only", 8)
+    kv_slope = sum(s.kv_bytes_per_ctx for s in tr.decode["default"].steps if s.kind == "compute")
+    assert kv_slope == p.n_layers * 2 * p.n_kv_heads * p.head_dim * 2
+    assert p.n_kv_heads < p.n_heads
+
+
+def test_decode_linear_in_context_at_third_point():
+    tr = build_trace("tiny", "privatelora", 8, mode="shape")
+    from models.build import make_split
+
+    split = make_split("tiny", "privatelora", "shape")
+    split.fill_cache(300)
+    split.record(split.random_ids(1))
+    far = [s for s in split.last_steps if s["kind"] == "compute"]
+    lin = [s for s in tr.decode["default"].steps if s.kind == "compute"]
+    for a, b in zip(far, lin, strict=True):
+        assert a["flops"] == pytest.approx(b.flops_at(300))
+        assert a["kv_bytes"] == pytest.approx(b.kv_bytes_at(300))
+
+
+def test_numeric_and_shape_traces_agree():
+    """Same code path: identical structure, payloads, FLOPs, weight and KV bytes. Kernel counts and
+    activation bytes may differ slightly (CPU and meta dispatch composite ops differently)."""
+    for m in ["privatelora", "lora-split", "spa", "layer-split"]:
+        s = build_trace("tiny", m, 6, mode="shape")
+        n = build_trace("tiny", m, 6, mode="numeric")
+        for ps, pn in [(s.prefill, n.prefill)] + [(s.decode[k], n.decode[k]) for k in s.decode]:
+            for a, b in zip(ps.steps, pn.steps, strict=True):
+                assert (a.kind, a.label, a.deps) == (b.kind, b.label, b.deps), m
+                if a.kind == "transfer":
+                    assert a.payload_bytes == b.payload_bytes
+                else:
+                    assert (a.flops, a.weight_bytes, a.kv_bytes, a.flops_per_ctx) == (
+                        b.flops,
+                        b.weight_bytes,
+                        b.kv_bytes,
+                        b.flops_per_ctx,
+                    ), (m, a.label)
+                    assert abs(a.kernels - b.kernels) <= 0.3 * max(a.kernels, 1)
+        assert s.device_memory_bytes == n.device_memory_bytes and s.cloud_memory_bytes == n.cloud_memory_bytes
+
+
+def test_serialisation_round_trip():
+    tr = build_trace("tiny", "spa", 5)
+    again = ExecutionTrace.from_json(tr.to_json())
+    assert again == tr and again.to_json() == tr.to_json()
+
+
+def test_round_trips_definition():
+    c = lambda i, deps=(): Compute(i, "cloud", 1, 0, 0, 0, 1, "c", deps)  # noqa: E731
+    t = lambda i, d, deps=(): Transfer(i, d, 10, "t", deps)  # noqa: E731
+    ph = PhaseTrace(
+        "decode", 1, 0, (t(0, "up"), c(1, (0,)), t(2, "down", (1,)), t(3, "up", (2,)), t(4, "down", (3,)))
+    )
+    assert ph.round_trips() == 2
+    assert PhaseTrace("decode", 1, 0, (c(0),)).round_trips() == 0
+    assert PhaseTrace("decode", 1, 0, (c(0), t(1, "down", (0,)))).round_trips() == 1
+    # two parallel downs are one crossing
+    assert PhaseTrace("decode", 1, 0, (t(0, "down"), t(1, "down"), t(2, "up", (0, 1)))).round_trips() == 1
+    assert math.isclose(ph.up_bytes(), 20)
