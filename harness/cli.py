@@ -41,18 +41,37 @@ def add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "write results.csv, scenarios.yaml, timelines/ and the report. Rerunning the same command "
         "resumes: finished scenarios are skipped.",
     )
-    p.add_argument("suite", nargs="?", default="quick", metavar="SUITE",
-                   help="built-in suite name (see `splitbench list suites`) or path to a YAML file [quick]")
+    p.add_argument(
+        "suite",
+        nargs="?",
+        default="quick",
+        metavar="SUITE",
+        help="built-in suite name (see `splitbench list suites`) or path to a YAML file [quick]",
+    )
     p.add_argument("--out", type=Path, metavar="DIR", help="results directory [splitbench-out/<suite>/]")
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel workers [1]")
-    p.add_argument("--executor", choices=["local", "dask"], default="local",
-                   help="local processes, or a Dask cluster (LocalCluster unless --scheduler) [local]")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="address of an existing Dask scheduler (with --executor dask)")
-    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
-                   help="override a suite field: a scenario field (new_tokens=16) forces it on every "
-                   "scenario; a dotted path (matrix.network=[4g,5g], seed=1) edits the suite. Repeatable.")
+    p.add_argument(
+        "--executor",
+        choices=["local", "dask"],
+        default="local",
+        help="local processes, or a Dask cluster (LocalCluster unless --scheduler) [local]",
+    )
+    p.add_argument(
+        "--scheduler", metavar="ADDRESS", help="address of an existing Dask scheduler (with --executor dask)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="override a suite field: a scenario field (new_tokens=16) forces it on every "
+        "scenario; a dotted path (matrix.network=[4g,5g], seed=1) edits the suite. Repeatable.",
+    )
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary, only the report path")
+    p.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar and no summary, only the report path"
+    )
     return p
 
 
@@ -65,8 +84,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SplitbenchError("--scheduler: only meaningful with --executor dask")
     progress = not args.quiet and sys.stderr.isatty()
     s = run_suite(
-        suite, args.out, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
-        progress=progress, render_report=not args.no_report, argv=sys.argv[1:] if args.argv is None else args.argv,
+        suite,
+        args.out,
+        jobs=args.jobs,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        progress=progress,
+        render_report=not args.no_report,
+        argv=sys.argv[1:] if args.argv is None else args.argv,
     )
     if not args.quiet:
         extra = f", {s.n_sweep_points} sweep points" if s.n_sweep_points else ""
@@ -86,8 +111,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def add_list(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from .listing import SECTIONS
 
-    p = sub.add_parser("list", help="list presets (models, methods, networks, profiles) and built-in suites",
-                       description="Print the presets with their key numbers and sources.")
+    p = sub.add_parser(
+        "list",
+        help="list presets (models, methods, networks, profiles) and built-in suites",
+        description="Print the presets with their key numbers and sources.",
+    )
     p.add_argument("what", nargs="?", choices=SECTIONS, help="one section (default: all)")
     return p
 
@@ -101,8 +129,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------- report
 def add_report(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("report", help="render the report again from a results directory",
-                       description="Re-render report.md (and plots, tables) from the files of a results directory.")
+    p = sub.add_parser(
+        "report",
+        help="render the report again from a results directory",
+        description="Re-render report.md (and plots, tables) from the files of a results directory.",
+    )
     p.add_argument("dir", type=Path, metavar="DIR", help="a results directory written by `splitbench run`")
     return p
 
@@ -121,15 +152,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------------- compare
 def add_compare(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "compare", help="compare two results.csv files; exit 1 on a regression",
+        "compare",
+        help="compare two results.csv files; exit 1 on a regression",
         description="Per scenario (matched by scenario_id), the relative change of every throughput "
         "(prefill_tok_s, decode_tok_s) and latency (ttft_s, tpot_s, e2e_s) metric. Exit status 1 when any "
         "metric is worse than the baseline by more than --max-regression percent.",
     )
     p.add_argument("baseline", type=Path, metavar="BASELINE.csv")
     p.add_argument("current", type=Path, metavar="CURRENT.csv")
-    p.add_argument("--max-regression", type=float, default=5.0, metavar="PCT",
-                   help="allowed worsening in percent of the baseline [5]")
+    p.add_argument(
+        "--max-regression",
+        type=float,
+        default=5.0,
+        metavar="PCT",
+        help="allowed worsening in percent of the baseline [5]",
+    )
     return p
 
 
@@ -145,9 +182,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------- verify
 def add_verify(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("verify", help="check numerically that every split model equals its unsplit model",
-                       description="Run each paradigm's split model and the unsplit reference on real CPU "
-                       "tensors; print the largest logit difference. Exit 1 when any method fails.")
+    p = sub.add_parser(
+        "verify",
+        help="check numerically that every split model equals its unsplit model",
+        description="Run each paradigm's split model and the unsplit reference on real CPU "
+        "tensors; print the largest logit difference. Exit 1 when any method fails.",
+    )
     p.add_argument("--model", default="tiny", help="model preset (small ones: tiny) [tiny]")
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and inputs [0]")
     return p
@@ -165,20 +205,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(f"{'method'.ljust(width)}  {'max |Δlogit|':>12}  {'tokens':>6}  pass")
     for r in rows:
         match = "same" if getattr(r, "tokens_match", True) else "differ"
-        print(f"{str(r.method).ljust(width)}  {r.max_abs_dlogit:12.3g}  {match:>6}  {'yes' if r.passed else 'NO'}")
+        print(
+            f"{str(r.method).ljust(width)}  {r.max_abs_dlogit:12.3g}  {match:>6}  {'yes' if r.passed else 'NO'}"
+        )
     return 0 if all(r.passed for r in rows) else 1
 
 
 # ------------------------------------------------------------------------------------- netcheck
 NETCHECK_LINK_FLAGS = {
-    "up_mbps": float, "down_mbps": float, "rtt_ms": float, "jitter_ms": float, "loss": float,
-    "trace_up": str, "trace_down": str, "transport": str, "mss_bytes": int, "rwnd_bytes": int,
+    "up_mbps": float,
+    "down_mbps": float,
+    "rtt_ms": float,
+    "jitter_ms": float,
+    "loss": float,
+    "trace_up": str,
+    "trace_down": str,
+    "transport": str,
+    "mss_bytes": int,
+    "rwnd_bytes": int,
 }
 
 
 def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "netcheck", help="time K request/response rounds over one simulated link",
+        "netcheck",
+        help="time K request/response rounds over one simulated link",
         description="One TCP connection: the device sends --up-bytes; when all have arrived the cloud computes "
         "--compute-ms and replies --down-bytes; K rounds. Prints completion time (after the handshake), "
         "handshake time, time per round and wire bytes.",
@@ -187,7 +238,9 @@ def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     for name, typ in NETCHECK_LINK_FLAGS.items():
         flag = "--" + name.replace("_", "-")
         if name == "transport":
-            p.add_argument(flag, choices=["tcp", "ideal"], help="tcp (slow start, windows) or ideal (rate + delay)")
+            p.add_argument(
+                flag, choices=["tcp", "ideal"], help="tcp (slow start, windows) or ideal (rate + delay)"
+            )
         else:
             p.add_argument(flag, type=typ, metavar=name.split("_")[-1].upper())
     p.add_argument("--up-bytes", type=int, required=True, metavar="N", help="request payload bytes per round")
@@ -201,11 +254,17 @@ def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def cmd_netcheck(args: argparse.Namespace) -> int:
     from netsim import netcheck, resolve_network
 
-    for name, v, lo in (("--up-bytes", args.up_bytes, 0), ("--down-bytes", args.down_bytes, 0),
-                        ("--rounds", args.rounds, 1), ("--compute-ms", args.compute_ms, 0)):
+    for name, v, lo in (
+        ("--up-bytes", args.up_bytes, 0),
+        ("--down-bytes", args.down_bytes, 0),
+        ("--rounds", args.rounds, 1),
+        ("--compute-ms", args.compute_ms, 0),
+    ):
         if v < lo:
             raise SplitbenchError(f"{name}: must be >= {lo}, got {v}")
-    spec: dict[str, object] = {k: getattr(args, k) for k in NETCHECK_LINK_FLAGS if getattr(args, k) is not None}
+    spec: dict[str, object] = {
+        k: getattr(args, k) for k in NETCHECK_LINK_FLAGS if getattr(args, k) is not None
+    }
     if args.network:
         spec["base"] = args.network
     else:
@@ -240,8 +299,12 @@ def cmd_netcheck(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------- dispatch
-COMMANDS: dict[str, tuple[Callable[[argparse._SubParsersAction], argparse.ArgumentParser],
-                          Callable[[argparse.Namespace], int]]] = {
+COMMANDS: dict[
+    str,
+    tuple[
+        Callable[[argparse._SubParsersAction], argparse.ArgumentParser], Callable[[argparse.Namespace], int]
+    ],
+] = {
     "run": (add_run, cmd_run),
     "list": (add_list, cmd_list),
     "report": (add_report, cmd_report),
@@ -282,8 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     except SplitbenchError as e:
         return error(str(e).splitlines()[0] if str(e) else "invalid input")
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; finished scenarios are kept — rerun the same command to resume",
-              file=sys.stderr)
+        print(
+            f"{PROG}: interrupted; finished scenarios are kept — rerun the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""

@@ -68,7 +68,9 @@ def _value(row: dict[str, str], metric: str, path: Path) -> float | None:
     try:
         x = float(raw)
     except ValueError:
-        raise SplitbenchError(f"{path}: scenario {row['scenario_id']}: {metric} is not a number: {raw!r}") from None
+        raise SplitbenchError(
+            f"{path}: scenario {row['scenario_id']}: {metric} is not a number: {raw!r}"
+        ) from None
     return x if math.isfinite(x) else None
 
 
@@ -78,9 +80,7 @@ def _feasible(row: dict[str, str]) -> bool:
 
 def compare_files(baseline: Path, current: Path) -> Comparison:
     base, cur = read_rows(baseline), read_rows(current)
-    out = Comparison(
-        only_baseline=sorted(set(base) - set(cur)), only_current=sorted(set(cur) - set(base))
-    )
+    out = Comparison(only_baseline=sorted(set(base) - set(cur)), only_current=sorted(set(cur) - set(base)))
     for sid in sorted(set(base) & set(cur)):
         b_row, c_row = base[sid], cur[sid]
         lost = _feasible(b_row) and not _feasible(c_row)

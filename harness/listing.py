@@ -27,8 +27,10 @@ def _num(v: Any) -> str:
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """Plain aligned columns; the last column (the source) is not padded."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
     def line(cells: list[str]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths[:-1], strict=True)) + "  " + cells[-1]
+
     return "\n".join([line(headers), *(line(r) for r in rows)])
 
 
@@ -38,8 +40,18 @@ def list_models() -> str:
     rows = []
     for name, p in MODEL_PRESETS.items():
         k = p.key_numbers()
-        rows.append([name, f"{k['params'] / 1e9:.2f}", _num(k["layers"]), _num(k["d"]), _num(k["heads"]),
-                     _num(k["kv_heads"]), _num(k["vocab"]), str(k["source"])])
+        rows.append(
+            [
+                name,
+                f"{k['params'] / 1e9:.2f}",
+                _num(k["layers"]),
+                _num(k["d"]),
+                _num(k["heads"]),
+                _num(k["kv_heads"]),
+                _num(k["vocab"]),
+                str(k["source"]),
+            ]
+        )
     return table(["model", "params(B)", "layers", "d", "heads", "kv_heads", "vocab", "source"], rows)
 
 
@@ -57,11 +69,21 @@ def list_networks() -> str:
     from netsim import network_table
 
     rows = [
-        [r["name"], _num(r["up_mbps"]), _num(r["down_mbps"]), _num(r["rtt_ms"]), _num(r["jitter_ms"]),
-         _num(r["loss"]), str(r["transport"]), str(r["source"])]
+        [
+            r["name"],
+            _num(r["up_mbps"]),
+            _num(r["down_mbps"]),
+            _num(r["rtt_ms"]),
+            _num(r["jitter_ms"]),
+            _num(r["loss"]),
+            str(r["transport"]),
+            str(r["source"]),
+        ]
         for r in network_table()
     ]
-    return table(["network", "up Mbps", "down Mbps", "RTT ms", "jitter ms", "loss", "transport", "source"], rows)
+    return table(
+        ["network", "up Mbps", "down Mbps", "RTT ms", "jitter ms", "loss", "transport", "source"], rows
+    )
 
 
 def list_profiles() -> str:
@@ -70,17 +92,40 @@ def list_profiles() -> str:
     rows = []
     for r in profile_table():
         measured = ", ".join(f"{k} {v:g}" for k, v in (r.get("measured_decode_tok_s") or {}).items()) or "-"
-        rows.append([r["name"], _num(r["mem_bw_gbps"]), _num(r["fp16_tflops"]), _num(r["mem_gb"]),
-                     _num(r["mem_eff"]), str(r["runtime"]), measured, str(r["source"])])
-    return table(["profile", "mem GB/s", "fp16 TFLOPS", "mem GB", "mem eff", "runtime", "measured decode tok/s",
-                  "source"], rows)
+        rows.append(
+            [
+                r["name"],
+                _num(r["mem_bw_gbps"]),
+                _num(r["fp16_tflops"]),
+                _num(r["mem_gb"]),
+                _num(r["mem_eff"]),
+                str(r["runtime"]),
+                measured,
+                str(r["source"]),
+            ]
+        )
+    return table(
+        [
+            "profile",
+            "mem GB/s",
+            "fp16 TFLOPS",
+            "mem GB",
+            "mem eff",
+            "runtime",
+            "measured decode tok/s",
+            "source",
+        ],
+        rows,
+    )
 
 
 def list_suites() -> str:
     rows = []
     for name, path in sorted(builtin_suites().items()):
         doc = read_yaml(path) or {}
-        rows.append([name, str(doc.get("description", "")).strip().splitlines()[0] if doc.get("description") else ""])
+        rows.append(
+            [name, str(doc.get("description", "")).strip().splitlines()[0] if doc.get("description") else ""]
+        )
     return table(["suite", "description"], rows)
 
 

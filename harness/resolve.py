@@ -109,8 +109,11 @@ def method_label(method: dict[str, Any], default: dict[str, Any] | None = None) 
             continue
         if name == "spa" and key == "gate":
             shown.add("gate_rate")  # the rate matters only for the rate/classifier gates
-            v = method.get("gate_rate") if v == "rate" else (f"{v}@{_fmt_value(method.get('gate_rate'))}"
-                                                              if v == "classifier" else v)
+            v = (
+                method.get("gate_rate")
+                if v == "rate"
+                else (f"{v}@{_fmt_value(method.get('gate_rate'))}" if v == "classifier" else v)
+            )
         if name == "spa" and key == "down_proj" and v == "device":
             continue
         parts.append(fmt.format(_fmt_value(v)))
@@ -271,9 +274,9 @@ class ScenarioResolver:
         }
         if sweep is not None:
             identity["sweep"] = to_plain(sweep)
-        slug = "-".join(
-            _slug(labels[k]) for k in ("model", "method_label", "network", "device", "cloud")
-        )[:90].strip("-")
+        slug = "-".join(_slug(labels[k]) for k in ("model", "method_label", "network", "device", "cloud"))[
+            :90
+        ].strip("-")
         sid = f"{slug}-p{f['prompt_tokens']}n{f['new_tokens']}-{canonical_hash(identity)}"
         if sweep is not None:
             sid = f"{_slug(sweep.sweep)}-{_fmt_value(sweep.value)}-{sid}"
@@ -306,7 +309,9 @@ def sweep_specs(sw: SweepSpec) -> list[tuple[ScenarioSpec, SweepPoint]]:
                 network = {**net, sw.vary: value}
             fields = {**sw.base, "method": m, "network": network}
             origin = f"{sw.origin} (method {j}, value {k})"
-            out.append((ScenarioSpec(fields, origin), SweepPoint(sw.name, sw.vary, float(value), spec_label(net))))
+            out.append(
+                (ScenarioSpec(fields, origin), SweepPoint(sw.name, sw.vary, float(value), spec_label(net)))
+            )
     return out
 
 

@@ -21,23 +21,64 @@ from .resolve import Resolved
 FLOAT_DIGITS = 7
 
 ID_COLUMNS = [
-    "scenario_id", "model", "method", "method_label", "network", "device", "cloud",
-    "prompt_tokens", "new_tokens", "act_dtype", "seed",
+    "scenario_id",
+    "model",
+    "method",
+    "method_label",
+    "network",
+    "device",
+    "cloud",
+    "prompt_tokens",
+    "new_tokens",
+    "act_dtype",
+    "seed",
 ]
 METRIC_COLUMNS = [
-    "ttft_s", "tpot_s", "prefill_tok_s", "decode_tok_s", "e2e_s", "handshake_s",
-    "up_bytes", "down_bytes", "up_wire_bytes", "down_wire_bytes",
-    "up_bytes_per_token", "down_bytes_per_token", "messages", "device_busy_s", "cloud_busy_s",
+    "ttft_s",
+    "tpot_s",
+    "prefill_tok_s",
+    "decode_tok_s",
+    "e2e_s",
+    "handshake_s",
+    "up_bytes",
+    "down_bytes",
+    "up_wire_bytes",
+    "down_wire_bytes",
+    "up_bytes_per_token",
+    "down_bytes_per_token",
+    "messages",
+    "device_busy_s",
+    "cloud_busy_s",
 ]
 TRACE_COLUMNS = ["round_trips_per_token", "comm_reduction_pct", "data_leaving_device"]
 DERIVED_COLUMNS = ["speedup_vs_device_only", "share_of_cloud_only_pct"]
 RESULT_COLUMNS = [
-    *ID_COLUMNS, "feasible", "infeasible_reason", *METRIC_COLUMNS, *TRACE_COLUMNS, *DERIVED_COLUMNS,
+    *ID_COLUMNS,
+    "feasible",
+    "infeasible_reason",
+    *METRIC_COLUMNS,
+    *TRACE_COLUMNS,
+    *DERIVED_COLUMNS,
 ]
 SWEEP_COLUMNS = [
-    "sweep", "vary", "value", "model", "method", "method_label", "network", "device", "cloud",
-    "prompt_tokens", "new_tokens", "feasible", "decode_tok_s", "ttft_s", "tpot_s",
-    "up_bytes_per_token", "down_bytes_per_token", "scenario_id",
+    "sweep",
+    "vary",
+    "value",
+    "model",
+    "method",
+    "method_label",
+    "network",
+    "device",
+    "cloud",
+    "prompt_tokens",
+    "new_tokens",
+    "feasible",
+    "decode_tok_s",
+    "ttft_s",
+    "tpot_s",
+    "up_bytes_per_token",
+    "down_bytes_per_token",
+    "scenario_id",
 ]
 
 #: Throughput metrics (higher is better) and latency metrics (lower is better), for compare.
@@ -75,7 +116,10 @@ def variant_weights(trace: ExecutionTrace) -> dict[str, float]:
 
 def decode_payload_per_token(trace: ExecutionTrace) -> float:
     """Expected application payload (both directions) of one decode step, from the trace."""
-    return sum(w * (trace.decode[n].up_bytes() + trace.decode[n].down_bytes()) for n, w in variant_weights(trace).items())
+    return sum(
+        w * (trace.decode[n].up_bytes() + trace.decode[n].down_bytes())
+        for n, w in variant_weights(trace).items()
+    )
 
 
 def round_trips_per_token(trace: ExecutionTrace) -> float:
@@ -133,7 +177,10 @@ def sweep_row(sc: Resolved, outcome: dict[str, Any]) -> dict[str, Any]:
         "prompt_tokens": sc.prompt_tokens,
         "new_tokens": sc.new_tokens,
         "feasible": bool(outcome["feasible"]),
-        **{k: _finite(metrics.get(k)) for k in ("decode_tok_s", "ttft_s", "tpot_s", "up_bytes_per_token", "down_bytes_per_token")},
+        **{
+            k: _finite(metrics.get(k))
+            for k in ("decode_tok_s", "ttft_s", "tpot_s", "up_bytes_per_token", "down_bytes_per_token")
+        },
         "scenario_id": sc.scenario_id,
     }
 
@@ -155,8 +202,17 @@ def add_derived(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     device-only (or cloud-only) rows — e.g. 4-bit and 16-bit weights — the fastest feasible one is
     the baseline: the honest comparison is against the best the alternative can do.
     """
+
     def group(r: dict[str, Any]) -> tuple[Any, ...]:
-        return (r["model"], r["network"], r["device"], r["cloud"], r["prompt_tokens"], r["new_tokens"], r["act_dtype"])
+        return (
+            r["model"],
+            r["network"],
+            r["device"],
+            r["cloud"],
+            r["prompt_tokens"],
+            r["new_tokens"],
+            r["act_dtype"],
+        )
 
     best: dict[tuple[str, tuple[Any, ...]], float] = {}
     for r in rows:

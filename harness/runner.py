@@ -87,7 +87,9 @@ def write_scenarios_yaml(out: Path, suite: Suite, scenarios: list[Resolved], poi
     }
     if points:
         doc["sweep_points"] = [to_plain(s.resolved_dict()) for s in points]
-    atomic_write_text(out / "scenarios.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110))
+    atomic_write_text(
+        out / "scenarios.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110)
+    )
 
 
 class _Traces:
@@ -200,8 +202,13 @@ def _run_pending(
         keys[sc.scenario_id] = (k, rk)
 
     bar = tqdm(
-        total=len(traces.jobs) + len(pending), disable=not progress, file=sys.stderr, unit="task",
-        desc="traces", dynamic_ncols=True, leave=False,
+        total=len(traces.jobs) + len(pending),
+        disable=not progress,
+        file=sys.stderr,
+        unit="task",
+        desc="traces",
+        dynamic_ncols=True,
+        leave=False,
     )
     try:
         with ex:
@@ -239,7 +246,9 @@ def _run_pending(
                     row = sweep_row(sc, outcome)
                     sweep_rows[sc.scenario_id] = row
                 # The record is written last: its presence means the scenario is complete.
-                atomic_write_json(_record_path(out, sc), to_plain({"scenario": sc.resolved_dict(), "row": row}))
+                atomic_write_json(
+                    _record_path(out, sc), to_plain({"scenario": sc.resolved_dict(), "row": row})
+                )
                 summary.n_run += 1
                 bar.update(1)
                 if time.monotonic() - last >= ASSEMBLE_EVERY_S:
@@ -262,8 +271,14 @@ def _versions() -> dict[str, str]:
 
 
 def _write_meta(
-    out: Path, suite: Suite, s: RunSummary, started: float, jobs: int, executor: str,
-    scheduler: str | None, argv: list[str] | None,
+    out: Path,
+    suite: Suite,
+    s: RunSummary,
+    started: float,
+    jobs: int,
+    executor: str,
+    scheduler: str | None,
+    argv: list[str] | None,
 ) -> None:
     meta = {
         "suite": suite.name,

@@ -79,7 +79,8 @@ SUITE_FIELDS: dict[str, dict[str, Any]] = {
     "matrix": {
         "type": "object",
         "properties": {
-            k: {"oneOf": [{"type": "array", "items": v, "minItems": 1}, v]} for k, v in SCENARIO_FIELDS.items()
+            k: {"oneOf": [{"type": "array", "items": v, "minItems": 1}, v]}
+            for k, v in SCENARIO_FIELDS.items()
         },
         "additionalProperties": False,
     },
@@ -138,7 +139,9 @@ def _describe(err: jsonschema.ValidationError) -> tuple[str, str]:
     if v == "minimum":
         return format_path(path), f"must be >= {err.validator_value}, got {err.instance!r}"
     if v == "enum":
-        return format_path(path), f"must be one of {', '.join(map(str, err.validator_value))}, got {err.instance!r}"
+        return format_path(
+            path
+        ), f"must be one of {', '.join(map(str, err.validator_value))}, got {err.instance!r}"
     if v == "minItems":
         return format_path(path), "must not be empty"
     if v == "pattern":

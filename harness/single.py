@@ -21,7 +21,9 @@ from .tasks import SimJob, TraceJob, build_trace_task, simulate_task, trace_key
 _CACHE: dict[str, tuple[str, ExecutionTrace]] = {}
 
 
-def _trace(model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str) -> tuple[str, str, ExecutionTrace]:
+def _trace(
+    model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str
+) -> tuple[str, str, ExecutionTrace]:
     key = trace_key(model, method, prompt_tokens, act_dtype)
     if key not in _CACHE:
         _, text = build_trace_task(TraceJob(key, model, method, prompt_tokens, act_dtype))
@@ -54,6 +56,16 @@ def run_scenario(**fields: Any) -> dict[str, Any]:
     ref_method = comparable_lora_split(sc.method, sc.model)
     ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype)[2] if ref_method else None
     outcome = simulate_task(
-        SimJob(sc.scenario_id, key, text, sc.link, sc.device, sc.cloud, sc.new_tokens, sc.seed, want_timeline=False)
+        SimJob(
+            sc.scenario_id,
+            key,
+            text,
+            sc.link,
+            sc.device,
+            sc.cloud,
+            sc.new_tokens,
+            sc.seed,
+            want_timeline=False,
+        )
     )
     return scenario_row(sc, outcome, trace_columns(trace, ref))

@@ -48,9 +48,13 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 
 @pytest.mark.parametrize(
     ("section", "expected"),
-    [("models", ["llama2-7b", "tiny", "source"]), ("methods", ["privatelora", "rank=128"]),
-     ("networks", ["4g", "paper-5g", "Ookla"]), ("profiles", ["a100-80g", "snapdragon-8gen3", "host"]),
-     ("suites", ["quick"])],
+    [
+        ("models", ["llama2-7b", "tiny", "source"]),
+        ("methods", ["privatelora", "rank=128"]),
+        ("networks", ["4g", "paper-5g", "Ookla"]),
+        ("profiles", ["a100-80g", "snapdragon-8gen3", "host"]),
+        ("suites", ["quick"]),
+    ],
 )
 def test_list_sections(section: str, expected: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", section]) == 0
@@ -89,8 +93,9 @@ def test_run_then_report_then_compare(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["compare", str(out / "results.csv"), str(out / "results.csv")]) == 0
 
 
-def test_default_out_dir_is_under_splitbench_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_out_dir_is_under_splitbench_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     p = tmp_path / "s.yaml"
     p.write_text(textwrap.dedent(SUITE).split("sweeps:")[0])
     monkeypatch.chdir(tmp_path)
@@ -99,8 +104,25 @@ def test_default_out_dir_is_under_splitbench_out(tmp_path: Path, monkeypatch: py
 
 
 def test_netcheck_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["netcheck", "--up-mbps", "10", "--down-mbps", "40", "--rtt-ms", "50", "--transport", "ideal",
-            "--up-bytes", "1250", "--down-bytes", "5000", "--compute-ms", "2", "--rounds", "4"]
+    args = [
+        "netcheck",
+        "--up-mbps",
+        "10",
+        "--down-mbps",
+        "40",
+        "--rtt-ms",
+        "50",
+        "--transport",
+        "ideal",
+        "--up-bytes",
+        "1250",
+        "--down-bytes",
+        "5000",
+        "--compute-ms",
+        "2",
+        "--rounds",
+        "4",
+    ]
     assert main([*args, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     # Hand formula for an ideal link: per round = up/rate + down/rate + RTT + compute.

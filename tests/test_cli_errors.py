@@ -57,7 +57,9 @@ def assert_one_line(err: str, *needles: str) -> None:
         ("{base: 5g, trace_up: bad.up}", ["matrix.network[0]", "bad.up"]),
     ],
 )
-def test_bad_network(tmp_path: Path, capsys: pytest.CaptureFixture[str], network: str, needles: list[str]) -> None:
+def test_bad_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], network: str, needles: list[str]
+) -> None:
     (tmp_path / "bad.up").write_text("12\nnot-a-number\n")
     code, err = run_cli(capsys, "run", str(suite(tmp_path, network)), "--out", str(tmp_path / "o"), "--quiet")
     assert code == 2
@@ -77,8 +79,9 @@ def test_bad_network(tmp_path: Path, capsys: pytest.CaptureFixture[str], network
         ("[tiny]", "[tiny", ["malformed YAML at line"]),
     ],
 )
-def test_bad_suite_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str,
-                          needles: list[str]) -> None:
+def test_bad_suite_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, needles: list[str]
+) -> None:
     text = BASE.replace("NETWORK", "5g").replace(old, new)
     code, err = run_cli(capsys, "run", str(suite(tmp_path, text=text)), "--out", str(tmp_path / "o"))
     assert code == 2
@@ -112,8 +115,17 @@ def test_bad_command_line_values(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_unreachable_scheduler_fails_fast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     t0 = time.monotonic()
-    code, err = run_cli(capsys, "run", str(suite(tmp_path)), "--out", str(tmp_path / "o"),
-                        "--executor", "dask", "--scheduler", "tcp://127.0.0.1:1")
+    code, err = run_cli(
+        capsys,
+        "run",
+        str(suite(tmp_path)),
+        "--out",
+        str(tmp_path / "o"),
+        "--executor",
+        "dask",
+        "--scheduler",
+        "tcp://127.0.0.1:1",
+    )
     assert time.monotonic() - t0 < 10
     assert code == 2
     assert_one_line(err, "--scheduler tcp://127.0.0.1:1", "cannot connect")
@@ -139,7 +151,12 @@ def test_netcheck_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
 def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     """Through a real process: stderr is exactly one line and the exit status is 2."""
     p = suite(tmp_path, "{base: 5g, up_mbps: 0}")
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(p)], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", str(p)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("splitbench: error: ")

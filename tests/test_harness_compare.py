@@ -14,12 +14,33 @@ from models.errors import SplitbenchError
 
 def _rows(decode: float, ttft: float, feasible: bool = True) -> list[dict]:
     base = {c: "" for c in RESULT_COLUMNS}
-    row = {**base, "scenario_id": "s1", "model": "m", "method": "privatelora", "network": "5g", "device": "d",
-           "cloud": "c", "prompt_tokens": 8, "new_tokens": 4, "act_dtype": "fp16", "feasible": feasible}
+    row = {
+        **base,
+        "scenario_id": "s1",
+        "model": "m",
+        "method": "privatelora",
+        "network": "5g",
+        "device": "d",
+        "cloud": "c",
+        "prompt_tokens": 8,
+        "new_tokens": 4,
+        "act_dtype": "fp16",
+        "feasible": feasible,
+    }
     if feasible:
-        row.update(decode_tok_s=decode, prefill_tok_s=100.0, ttft_s=ttft, tpot_s=1 / decode, e2e_s=ttft + 3 / decode)
-    other = {**row, "scenario_id": "s2", "decode_tok_s": 10.0, "prefill_tok_s": 50.0, "ttft_s": 0.2, "tpot_s": 0.1,
-             "e2e_s": 0.5, "feasible": True}
+        row.update(
+            decode_tok_s=decode, prefill_tok_s=100.0, ttft_s=ttft, tpot_s=1 / decode, e2e_s=ttft + 3 / decode
+        )
+    other = {
+        **row,
+        "scenario_id": "s2",
+        "decode_tok_s": 10.0,
+        "prefill_tok_s": 50.0,
+        "ttft_s": 0.2,
+        "tpot_s": 0.1,
+        "e2e_s": 0.5,
+        "feasible": True,
+    }
     return [row, other]
 
 
@@ -36,7 +57,9 @@ def test_identical_files_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "2 scenarios compared; 0 metric(s) regressed" in out
 
 
-def test_throughput_drop_and_latency_rise_are_regressions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_throughput_drop_and_latency_rise_are_regressions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = _write(tmp_path, "base.csv", _rows(10.0, 0.10))
     cur = _write(tmp_path, "cur.csv", _rows(9.0, 0.104))  # decode -10%, ttft +4%
     cmp = compare_files(base, cur)

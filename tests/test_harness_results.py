@@ -53,10 +53,19 @@ def _phase(n_layers: int, payload_down: int, payload_up: int) -> PhaseTrace:
     return PhaseTrace("decode", 1, 16, tuple(steps))
 
 
-def _trace(decode: dict[str, PhaseTrace], gate_rate: float | None = None, leaving: str = "activations") -> ExecutionTrace:
+def _trace(
+    decode: dict[str, PhaseTrace], gate_rate: float | None = None, leaving: str = "activations"
+) -> ExecutionTrace:
     return ExecutionTrace(
-        model="m", method="x", method_params={}, act_dtype="fp16", prompt_tokens=16,
-        prefill=PhaseTrace("prefill", 16, 0, ()), decode=decode, gate_rate=gate_rate, data_leaving_device=leaving,
+        model="m",
+        method="x",
+        method_params={},
+        act_dtype="fp16",
+        prompt_tokens=16,
+        prefill=PhaseTrace("prefill", 16, 0, ()),
+        decode=decode,
+        gate_rate=gate_rate,
+        data_leaving_device=leaving,
     )
 
 
@@ -73,22 +82,40 @@ def test_trace_columns_hand_formula() -> None:
 
 
 def test_gated_variants_are_weighted_by_gate_rate() -> None:
-    t = _trace({"gate_open": _phase(3, 100, 10), "gate_closed": _phase(1, 2, 0)}, gate_rate=0.25, leaving="tokens")
+    t = _trace(
+        {"gate_open": _phase(3, 100, 10), "gate_closed": _phase(1, 2, 0)}, gate_rate=0.25, leaving="tokens"
+    )
     assert math.isclose(round_trips_per_token(t), 0.25 * 3 + 0.75 * 1)
     assert math.isclose(decode_payload_per_token(t), 0.25 * 330 + 0.75 * 2)
 
 
 def _row(sid: str, method: str, tps: float | None, network: str = "5g", feasible: bool = True) -> dict:
-    return {"scenario_id": sid, "model": "m", "method": method, "network": network, "device": "d", "cloud": "c",
-            "prompt_tokens": 8, "new_tokens": 4, "act_dtype": "fp16", "decode_tok_s": tps, "feasible": feasible}
+    return {
+        "scenario_id": sid,
+        "model": "m",
+        "method": method,
+        "network": network,
+        "device": "d",
+        "cloud": "c",
+        "prompt_tokens": 8,
+        "new_tokens": 4,
+        "act_dtype": "fp16",
+        "decode_tok_s": tps,
+        "feasible": feasible,
+    }
 
 
 def test_speedup_and_share_use_the_fastest_baseline_of_the_same_group() -> None:
-    rows = add_derived([
-        _row("a", "device-only", 4.0), _row("b", "device-only", 8.0), _row("c", "cloud-only", 40.0),
-        _row("d", "privatelora", 20.0), _row("e", "privatelora", 20.0, network="4g"),
-        _row("f", "device-only", None, feasible=False),
-    ])
+    rows = add_derived(
+        [
+            _row("a", "device-only", 4.0),
+            _row("b", "device-only", 8.0),
+            _row("c", "cloud-only", 40.0),
+            _row("d", "privatelora", 20.0),
+            _row("e", "privatelora", 20.0, network="4g"),
+            _row("f", "device-only", None, feasible=False),
+        ]
+    )
     by = {r["scenario_id"]: r for r in rows}
     assert by["d"]["speedup_vs_device_only"] == 20.0 / 8.0
     assert by["d"]["share_of_cloud_only_pct"] == 50.0
@@ -114,9 +141,16 @@ def test_labels() -> None:
     default = {"rank": 128, "rank_c2d": None, "rank_d2c": None, "targets": ["q_proj"], "layers": "all"}
     m = {"name": "privatelora", **default}
     assert method_label(m, default) == "privatelora r=128"
-    assert method_label({**m, "targets": ["q_proj", "v_proj"]}, default) == "privatelora r=128 targets=q_proj+v_proj"
-    assert method_label({"name": "spa", "gate": "rate", "gate_rate": 0.5, "side_width": 32, "down_proj": "device"}) \
+    assert (
+        method_label({**m, "targets": ["q_proj", "v_proj"]}, default)
+        == "privatelora r=128 targets=q_proj+v_proj"
+    )
+    assert (
+        method_label(
+            {"name": "spa", "gate": "rate", "gate_rate": 0.5, "side_width": 32, "down_proj": "device"}
+        )
         == "spa gate=0.5 w=32"
+    )
 
 
 def test_canonical_hash_ignores_key_order_and_tuple_vs_list() -> None:

@@ -183,7 +183,17 @@ def test_killed_run_loses_nothing_that_finished(tmp_path: Path) -> None:
     """SIGKILL a run mid-way: every scenario record on disk is complete JSON and is reused on rerun."""
     suite = write_suite(tmp_path, SUITE.replace("new_tokens: 6", "new_tokens: 40"))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "harness.cli", "run", str(suite), "--out", str(out), "--no-report", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        str(suite),
+        "--out",
+        str(out),
+        "--no-report",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list((out / "scenarios").glob("*.json"))) < 3:

@@ -38,19 +38,34 @@ def test_issue_example_expands_to_the_cartesian_product_plus_explicit(tmp_path: 
     assert len(suite.scenarios) == 2 * 4 * 4 * 1 * 1 + 1
     first, last = suite.scenarios[0].fields, suite.scenarios[-1].fields
     assert first == {
-        "model": "llama2-7b", "method": "device-only", "network": "4g", "device": "snapdragon-8gen3",
-        "cloud": "a100-80g", "prompt_tokens": 128, "new_tokens": 128, "act_dtype": "fp16", "seed": 0,
+        "model": "llama2-7b",
+        "method": "device-only",
+        "network": "4g",
+        "device": "snapdragon-8gen3",
+        "cloud": "a100-80g",
+        "prompt_tokens": 128,
+        "new_tokens": 128,
+        "act_dtype": "fp16",
+        "seed": 0,
     }
     assert last["device"] == "m2" and last["cloud"] == "h100-sxm" and last["new_tokens"] == 128
     # The matrix varies the first key slowest, like itertools.product.
-    assert [s.fields["network"] for s in suite.scenarios[:5]] == ["4g", "5g", "wifi6", {"base": "5g", "rtt_ms": 10}, "4g"]
+    assert [s.fields["network"] for s in suite.scenarios[:5]] == [
+        "4g",
+        "5g",
+        "wifi6",
+        {"base": "5g", "rtt_ms": 10},
+        "4g",
+    ]
 
 
 def test_builtin_quick_suite_is_package_data_and_valid() -> None:
     assert "quick" in builtin_suites()
     suite = load_suite("quick")
-    methods = {s.fields["method"] if isinstance(s.fields["method"], str) else s.fields["method"]["name"]
-               for s in suite.scenarios}
+    methods = {
+        s.fields["method"] if isinstance(s.fields["method"], str) else s.fields["method"]["name"]
+        for s in suite.scenarios
+    }
     assert {"device-only", "cloud-only", "privatelora", "spa"} <= methods
     assert suite.sweeps and suite.sweeps[0].vary in ("rtt_ms", "up_mbps")
 
@@ -61,7 +76,10 @@ def test_builtin_quick_suite_is_package_data_and_valid() -> None:
         ("name: x\nmatrx: {model: [tiny]}\n", ": matrx: unknown key (allowed: defaults, description, matrix"),
         ("name: x\nmatrix: {model: [tiny], netwrk: [5g]}\n", "matrix.netwrk: unknown key"),
         ("name: x\nscenarios: [{model: tiny, new_token: 3}]\n", "scenarios[0].new_token: unknown key"),
-        ("name: x\ndefaults: {new_tokens: 0}\nmatrix: {model: [tiny]}\n", "defaults.new_tokens: must be >= 1, got 0"),
+        (
+            "name: x\ndefaults: {new_tokens: 0}\nmatrix: {model: [tiny]}\n",
+            "defaults.new_tokens: must be >= 1, got 0",
+        ),
         ("name: x\nmatrix: {new_tokens: [8, 0]}\n", "matrix.new_tokens[1]: must be >= 1, got 0"),
         ("name: x\nscenarios: [{new_tokens: -3}]\n", "scenarios[0].new_tokens: must be >= 1, got -3"),
         ("name: x\nmatrix: {act_dtype: [fp8]}\n", "matrix.act_dtype[0]: must be one of"),
@@ -70,8 +88,14 @@ def test_builtin_quick_suite_is_package_data_and_valid() -> None:
         ("name: x\nseed: -1\nmatrix: {model: [tiny]}\n", "seed: must be >= 0"),
         ("name: x\n", "at least one of 'matrix', 'scenarios' or 'sweeps'"),
         ("- a\n- b\n", "a suite must be a YAML mapping"),
-        ("name: x\nsweeps: [{name: s, methods: [spa], vary: loss, values: [0.1]}]\n", "sweeps[0].vary: must be one of"),
-        ("name: x\nsweeps: [{name: s, methods: [spa], vary: rtt_ms}]\n", "sweeps[0]: missing required key 'values'"),
+        (
+            "name: x\nsweeps: [{name: s, methods: [spa], vary: loss, values: [0.1]}]\n",
+            "sweeps[0].vary: must be one of",
+        ),
+        (
+            "name: x\nsweeps: [{name: s, methods: [spa], vary: rtt_ms}]\n",
+            "sweeps[0]: missing required key 'values'",
+        ),
         ("name: 'my study'\nmatrix: {model: [tiny]}\n", "name: may contain only"),
     ],
 )
