@@ -3,8 +3,8 @@
 Every subcommand is a pair (``add_<name>`` builds its parser, ``cmd_<name>`` runs it) registered in
 :data:`COMMANDS`, so adding one (e.g. ``validate``) is one function pair and one line. Bad input of
 any kind — a malformed suite, an unknown preset, a missing file, an unreachable scheduler — is a
-:class:`SplitbenchError` and becomes exactly one line on stderr and exit status 2; heavy imports
-(torch, simpy, dask) happen inside the commands so ``--help`` is instant.
+:class:`SplitbenchError` and becomes exactly one line on stderr and exit status 2. Imports of the
+heavier parts (simpy, dask, matplotlib) happen inside the commands that need them.
 """
 
 from __future__ import annotations
@@ -206,7 +206,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for r in rows:
         match = "same" if getattr(r, "tokens_match", True) else "differ"
         print(
-            f"{str(r.method).ljust(width)}  {r.max_abs_dlogit:12.3g}  {match:>6}  {'yes' if r.passed else 'NO'}"
+            f"{str(r.method).ljust(width)}  {r.max_abs_dlogit:12.3g}  {match:>6}  "
+            f"{'yes' if r.passed else 'NO'}"
         )
     return 0 if all(r.passed for r in rows) else 1
 
@@ -230,7 +231,8 @@ def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "netcheck",
         help="time K request/response rounds over one simulated link",
-        description="One TCP connection: the device sends --up-bytes; when all have arrived the cloud computes "
+        description="One TCP connection: the device sends --up-bytes; when all have arrived the cloud "
+        "computes "
         "--compute-ms and replies --down-bytes; K rounds. Prints completion time (after the handshake), "
         "handshake time, time per round and wire bytes.",
     )
@@ -291,7 +293,8 @@ def cmd_netcheck(args: argparse.Namespace) -> int:
     for k, v in result.items():
         if isinstance(v, list) and v:
             nums = [float(x) for x in v]
-            text = f"mean {sum(nums) / len(nums):.6g}  min {min(nums):.6g}  max {max(nums):.6g}  ({len(nums)} rounds)"
+            mean = sum(nums) / len(nums)
+            text = f"mean {mean:.6g}  min {min(nums):.6g}  max {max(nums):.6g}  ({len(nums)} rounds)"
         else:
             text = f"{v:.6g}" if isinstance(v, float) else str(v)
         print(f"{k:<16} {text}")

@@ -164,7 +164,8 @@ def _complete(fields: dict[str, Any], suite: Suite, origin: str) -> dict[str, An
     for k in REQUIRED_SCENARIO_FIELDS:
         if k not in merged:
             raise SplitbenchError(
-                f"{suite.source}: {origin}: missing field '{k}' (set it in the scenario, the matrix or defaults)"
+                f"{suite.source}: {origin}: missing field '{k}' "
+                "(set it in the scenario, the matrix or defaults)"
             )
     return merged
 
