@@ -129,7 +129,7 @@ def _slug(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# Resolvers (imported lazily: `splitbench --help` must not import torch)
+# Resolvers (imported lazily: suite parsing and validation need neither netsim nor transformers)
 
 
 def resolvers() -> dict[str, Callable[[Any], Any]]:

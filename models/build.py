@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from models.catalog import ModelPreset, resolve_model
@@ -22,7 +23,7 @@ from models.paradigms import PARADIGMS
 from models.paradigms.base import SplitModel
 from models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
-CODE_VERSION = "models-1"  # bump when a change alters recorded numbers (part of the cache key)
+CODE_VERSION = "models-2"  # bump when a change alters recorded numbers (part of the cache key)
 _LINEAR = ("flops", "kv_bytes", "activation_bytes")
 
 
@@ -120,6 +121,7 @@ def build_trace(
     }
     if m["name"] == "device-only":
         meta["weight_bits"] = m["weight_bits"]
+    meta["whole_decode"] = _whole_decode(preset, m, decode, P, act_dtype, mode, seed)
     gate_rate = None
     if m["name"] == "spa":
         gate_rate, meta["gate_rate_source"] = _spa_gate_rate(split, m, mode)
@@ -138,6 +140,50 @@ def build_trace(
         meta=meta,
         version=TRACE_FORMAT_VERSION,
     )
+
+
+def _side_totals(phase: PhaseTrace, side: str, weight_bits: int) -> dict[str, float]:
+    cs = [s for s in phase.steps if s.kind == "compute" and s.side == side]
+    return {
+        "weight_bits": weight_bits,
+        "flops": sum(s.flops for s in cs),
+        "flops_per_ctx": sum(s.flops_per_ctx for s in cs),
+        "bytes": sum(s.weight_bytes + s.activation_bytes + s.kv_bytes for s in cs),
+        "bytes_per_ctx": sum(s.kv_bytes_per_ctx + s.activation_bytes_per_ctx for s in cs),
+        "kernels": sum(s.kernels for s in cs),
+    }
+
+
+def _whole_decode(
+    preset: ModelPreset,
+    m: dict[str, Any],
+    decode: dict[str, PhaseTrace],
+    P: int,
+    act_dtype: str,
+    mode: str,
+    seed: int,
+) -> dict[str, float]:
+    """Decode-step totals of the *unsplit* model (intercepts at t = 0 plus per-context slopes).
+
+    Why: a measured tok/s (netsim's override) is a figure for the whole model on one node, so netsim
+    needs the whole model's roofline in the same terms as the trace (the same kernels, bytes, FLOPs)
+    to scale every trace of that model by one factor. device-only and cloud-only *are* the whole
+    model; any other paradigm borrows the cloud-only trace of the same model (16-bit weights).
+    """
+    if m["name"] == "device-only":
+        return _side_totals(decode["default"], "device", int(m["weight_bits"]))
+    if m["name"] == "cloud-only":
+        return _side_totals(decode["default"], "cloud", 16)
+    key = json.dumps({"c": preset.config, "n": preset.name}, sort_keys=True)
+    return dict(_cloud_only_totals(key, P, act_dtype, mode, seed))
+
+
+@lru_cache(maxsize=64)
+def _cloud_only_totals(key: str, P: int, act_dtype: str, mode: str, seed: int) -> tuple[tuple[str, float], ...]:
+    blob = json.loads(key)
+    preset = ModelPreset(name=blob["n"], config=blob["c"], source="whole-model reference")
+    tr = build_trace(preset, "cloud-only", P, act_dtype, mode, seed)
+    return tuple(tr.meta["whole_decode"].items())
 
 
 def _kv_per_token(preset: ModelPreset, split: SplitModel) -> dict[str, int]:

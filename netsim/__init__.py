@@ -1,7 +1,9 @@
 """netsim: turns an ExecutionTrace into time — links, transport, compute profiles, simpy replay."""
 
 from .capacity import SYNTHETIC, ConstantCapacity, TraceCapacity, load_trace, markov_trace, onoff_trace
+from .batching import apportion, batched_step_time
 from .link import NETWORK_PRESETS, LinkSpec, resolve_network
+from .multiuser import Arrival, MultiUserResult, UserClass, simulate_multiuser
 from .netcheck import netcheck
 from .profiles import PROFILE_PRESETS, Profile, host_profile, profile_names, resolve_profile
 from .replay import ComputeNode, Session, feasible, measured_scale, simulate
@@ -30,6 +32,12 @@ __all__ = [
     "measured_scale",
     "simulate",
     "Timeline",
+    "apportion",
+    "batched_step_time",
+    "Arrival",
+    "MultiUserResult",
+    "UserClass",
+    "simulate_multiuser",
     "network_table",
     "profile_table",
 ]

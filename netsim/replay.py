@@ -55,9 +55,14 @@ def _weight_bits(trace: ExecutionTrace, side: str) -> int:
 def measured_scale(trace: ExecutionTrace, profile: Profile, side: str) -> float:
     """Factor that makes a whole-model decode step on ``profile`` take 1/measured tok/s.
 
-    The whole-model roofline comes from ``trace.meta`` (n_params, n_layers, weight bits): FLOPs
-    2·n_params, bytes n_params·bits/8, KERNELS_PER_LAYER kernels per layer; KV traffic is left out
-    (measured figures are short-context). 1.0 when the profile has no figure for this model.
+    The whole-model roofline comes from ``trace.meta["whole_decode"]`` (models/: the unsplit
+    model's decode-step FLOPs, bytes and kernels, the same numbers its device-only / cloud-only
+    trace replays), evaluated at the first decode step's context (prompt_tokens). So the
+    cloud-only trace decodes at exactly the measured rate, and a split trace's backbone is
+    scaled by the same factor — the paper's 1/TPS_cloud_decoder for the backbone, plus the
+    split's own extra work at the same efficiency. Older traces without ``whole_decode`` fall
+    back to an estimate from ``n_params``: FLOPs 2·n_params, bytes n_params·bits/8,
+    KERNELS_PER_LAYER kernels per layer, no KV. 1.0 when the profile has no figure for this model.
     """
     m = profile.measured_decode_tok_s
     if not m:
@@ -67,10 +72,29 @@ def measured_scale(trace: ExecutionTrace, profile: Profile, side: str) -> float:
     n_params = trace.meta.get("n_params")
     if tok_s is None or not n_params:
         return 1.0
-    full = profile.step_time(
-        2.0 * n_params, n_params * bits / 8.0, int(trace.meta.get("n_layers", 0)) * KERNELS_PER_LAYER
-    )
+    whole = trace.meta.get("whole_decode")
+    if isinstance(whole, dict) and int(whole.get("weight_bits", -1)) == bits:
+        t = float(trace.prompt_tokens)
+        full = profile.step_time(
+            whole["flops"] + whole["flops_per_ctx"] * t,
+            whole["bytes"] + whole["bytes_per_ctx"] * t,
+            int(whole["kernels"]),
+        )
+    else:
+        full = profile.step_time(
+            2.0 * n_params, n_params * bits / 8.0, int(trace.meta.get("n_layers", 0)) * KERNELS_PER_LAYER
+        )
     return (1.0 / tok_s) / full
+
+
+def draw_variants(trace: ExecutionTrace, rng: random.Random, n: int) -> list[str]:
+    """The decode variant of each of ``n`` steps: SPA's gate drawn per token from ``rng``."""
+    names = list(trace.decode)
+    if len(names) == 1:
+        return names * n
+    rate = trace.gate_rate if trace.gate_rate is not None else 1.0
+    open_, closed = ("gate_open", "gate_closed") if "gate_open" in names else (names[0], names[1])
+    return [open_ if rng.random() < rate else closed for _ in range(n)]
 
 
 @dataclass
@@ -154,12 +178,7 @@ class Session:
         self.decode_bytes = {"up": 0, "down": 0}
 
     def _variants(self) -> list[str]:
-        names = list(self.trace.decode)
-        if len(names) == 1:
-            return names * (self.new_tokens - 1)
-        rate = self.trace.gate_rate if self.trace.gate_rate is not None else 1.0
-        open_, closed = ("gate_open", "gate_closed") if "gate_open" in names else (names[0], names[1])
-        return [open_ if self.rng.random() < rate else closed for _ in range(self.new_tokens - 1)]
+        return draw_variants(self.trace, self.rng, self.new_tokens - 1)
 
     def run(self) -> Generator[simpy.Event, Any, None]:
         tr = self.trace

@@ -5,8 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.breakeven import break_evens
-from reports.document import ReportContext, build_blocks, latency_tables, to_html, to_markdown
+from reports.document import (
+    SECTIONS,
+    ReportContext,
+    build_blocks,
+    latency_tables,
+    section_headline,
+    to_html,
+    to_markdown,
+)
 from reports.load import load
+from reports.paper import paper_tables, section_paper
 from reports.plots import build_figures, save_figure
 from reports.tables import break_even_table, build_tables, write_tables
 
@@ -23,9 +32,14 @@ def render(results_dir: Path) -> Path:
     ctx = ReportContext(data=data, tables=tables, break_even_table=be_table, break_evens=items,
                         figures=figures, figure_paths=paths)
     ctx.extra_tables = latency_tables(ctx)
+    ctx.extra_tables.update(paper_tables(ctx))  # the PrivateLoRA claims (reports/paper.py)
     write_tables(tables + ([be_table] if be_table else []) + list(ctx.extra_tables.values()),
                  results_dir / "tables")
-    blocks = build_blocks(ctx)
+    # the paper's claims go right after the headline (section_paper is empty for other suites)
+    sections = list(SECTIONS)
+    at = sections.index(section_headline) + 1 if section_headline in sections else 1
+    sections.insert(at, section_paper)
+    blocks = build_blocks(ctx, sections)
     md = results_dir / "report.md"
     md.write_text(to_markdown(blocks), encoding="utf-8")
     (results_dir / "report.html").write_text(to_html(blocks), encoding="utf-8")

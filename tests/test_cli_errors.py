@@ -160,3 +160,26 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("splitbench: error: ")
+
+
+def test_errors_inside_sweeps_name_their_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = BASE.replace("NETWORK", "5g") + textwrap.dedent("""
+    sweeps:
+      - {name: s, model: tiny, methods: [cloud-only, {name: spa, widht: 3}], network: 5g,
+         device: m2, cloud: a100-80g, vary: rtt_ms, values: [0, 10]}
+    """)
+    code, err = run_cli(capsys, "run", str(suite(tmp_path, text=text)), "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert_one_line(err, "sweeps[0].methods[1]", "widht")
+    code, err = run_cli(
+        capsys,
+        "run",
+        str(
+            suite(
+                tmp_path,
+                text=text.replace("widht: 3", "side_width: 3").replace("values: [0, 10]", "values: [0, -10]"),
+            )
+        ),
+    )
+    assert code == 2
+    assert_one_line(err, "sweeps[0]", "rtt_ms")

@@ -1,0 +1,246 @@
+"""``splitbench validate``: the simulator against references, one row per case and phase.
+
+Three kinds of reference, each with its own target (the largest |error| a case may show):
+
+- ``compute`` (20%): netsim's prediction with the ``host`` profile against real forward passes of
+  the same transformers Llama (random weights, fp32, CPU eager) timed on this machine — prefill of
+  P tokens (TTFT) and one decode step with a KV cache (TPOT), for several model sizes;
+- ``device`` (25%): device-only decode throughput predicted from the roofline of a preset device
+  *without* its measured override, against the published measured figure (REFERENCE.md), on the
+  runtime the figure was measured with (the profile's efficiencies are that runtime's);
+- ``link`` (10%): netcheck against the recorded ns-3 cases (netsim/reference/ns3_results.json), the
+  completion time (all rounds) and the handshake separately.
+
+Errors are per phase, never only end-to-end: a model that is right on average but wrong on both
+prefill and decode would pass an end-to-end check and fail here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from models.errors import SplitbenchError
+
+KINDS = ("compute", "device", "link")
+DEFAULT_TARGETS = {"compute": 20.0, "device": 25.0, "link": 10.0}
+
+#: Compute cases: (name, transformers config overrides on the ``tiny`` preset). Few layers keep the
+#: real passes fast; the widths span overhead-bound (d=64) to bandwidth/compute-bound (d=2048).
+COMPUTE_MODELS: list[tuple[str, dict[str, Any]]] = [
+    ("tiny (d=64, 4 layers)", {}),
+    ("llama d=512, 4 layers", {"hidden_size": 512, "intermediate_size": 1376, "num_hidden_layers": 4,
+                               "num_attention_heads": 8, "num_key_value_heads": 8, "vocab_size": 8192}),
+    ("llama d=1024, 4 layers", {"hidden_size": 1024, "intermediate_size": 2752, "num_hidden_layers": 4,
+                                "num_attention_heads": 16, "num_key_value_heads": 16, "vocab_size": 8192}),
+    ("llama d=2048, 2 layers", {"hidden_size": 2048, "intermediate_size": 5504, "num_hidden_layers": 2,
+                                "num_attention_heads": 16, "num_key_value_heads": 16, "vocab_size": 8192}),
+]
+PROMPT_TOKENS = 128
+DECODE_STEPS = 8
+
+#: Device cases: published measured decode throughputs (REFERENCE.md) and the preset that models the
+#: hardware on the runtime that measured it.
+DEVICE_CASES: list[dict[str, Any]] = [
+    {"name": "A100 80GB, llama.cpp, LLaMA-2-7B f16", "profile": "a100-80g-llamacpp", "model": "llama2-7b",
+     "bits": 16, "tok_s": 73.8, "source": "XiongjieDai/GPU-Benchmarks-on-LLM-Inference [M]"},
+    {"name": "M2 Ultra 76-core, llama.cpp, LLaMA-2-7B f16", "profile": "m2-ultra", "model": "llama2-7b",
+     "bits": 16, "tok_s": 40.7, "source": "XiongjieDai/GPU-Benchmarks-on-LLM-Inference [M]"},
+    {"name": "i9-13900K 8 threads, llama.cpp, 7B q4_0", "profile": "i9-13900k", "model": "llama2-7b",
+     "bits": 4, "tok_s": 18.3, "source": "llama.cpp issue 34 [M]"},
+    {"name": "Jetson Orin Nano 8GB, MLC, Llama-3.1-8B INT4", "profile": "jetson-orin-nano",
+     "model": "llama3.1-8b", "bits": 4, "tok_s": 14.0, "source": "NVIDIA Jetson AI Lab table [M]"},
+]
+DEVICE_PROMPT_TOKENS = 128
+DEVICE_NEW_TOKENS = 16  # short generations, as the published benchmarks use
+
+
+@dataclass(frozen=True)
+class Case:
+    """One validated quantity: a prediction, its reference, and whether the error is within target."""
+
+    kind: str
+    case: str
+    phase: str
+    predicted: float
+    reference: float
+    unit: str
+    target_pct: float
+    source: str
+
+    @property
+    def error_pct(self) -> float:
+        return 100.0 * (self.predicted - self.reference) / self.reference
+
+    @property
+    def passed(self) -> bool:
+        return abs(self.error_pct) <= self.target_pct
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "error_pct": self.error_pct, "passed": self.passed}
+
+
+# ------------------------------------------------------------------------------------- compute
+def _timed(fn: Callable[[], Any], reps: int) -> float:
+    """Fastest of ``reps`` calls after one warm-up call (the first call allocates); the fastest, like
+    the host calibration, because other processes on a shared machine only ever slow a call down."""
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def measure_forward(preset: Any, prompt_tokens: int, decode_steps: int, seed: int = 0) -> tuple[float, float]:
+    """Real fp32 CPU passes of the transformers model: (prefill seconds, mean decode-step seconds).
+
+    The decode step is timed on a KV cache of ``prompt_tokens`` tokens that grows by one per step,
+    as a generation would; each measurement is the fastest of several repetitions.
+    """
+    import torch
+
+    from models.catalog import build_model
+
+    model = build_model(preset, "cpu", torch.float32, seed)
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, preset.vocab_size, (1, prompt_tokens), generator=g)
+    with torch.inference_mode():
+        prefill = _timed(lambda: model(ids, use_cache=True), 5)
+        steps = []
+        for _ in range(3):
+            out = model(ids, use_cache=True)
+            past = out.past_key_values
+            tok = out.logits[:, -1:].argmax(-1)
+            t0 = time.perf_counter()
+            for _ in range(decode_steps):
+                out = model(tok, past_key_values=past, use_cache=True)
+                past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            steps.append((time.perf_counter() - t0) / decode_steps)
+    return prefill, min(steps)
+
+
+def fp32_weights(trace: Any) -> Any:
+    """The trace with weights counted at 4 bytes: the real passes hold fp32 weights, while models/
+    stores unquantised weights as 16-bit (the serving assumption)."""
+    from models.trace import Compute
+
+    def phase(p: Any) -> Any:
+        steps = tuple(replace(s, weight_bytes=s.weight_bytes * 2) if isinstance(s, Compute) else s
+                      for s in p.steps)
+        return replace(p, steps=steps)
+
+    return replace(trace, prefill=phase(trace.prefill), decode={k: phase(v) for k, v in trace.decode.items()})
+
+
+def predict_host(preset: Any, prompt_tokens: int, decode_steps: int, host: Any) -> tuple[float, float]:
+    """netsim's (TTFT, mean TPOT) for device-only fp32 on the host profile (nothing crosses a link)."""
+    from models import build_trace
+    from netsim import LinkSpec, simulate
+
+    tr = fp32_weights(build_trace(preset, "device-only", prompt_tokens, act_dtype="fp32", mode="shape"))
+    link = LinkSpec(up_mbps=1000, down_mbps=1000, rtt_ms=0, transport="ideal", source="validate: unused")
+    m = simulate(tr, link, host, host, new_tokens=decode_steps + 1).metrics()
+    return m["ttft_s"], m["tpot_s"]
+
+
+def compute_cases(target: float = DEFAULT_TARGETS["compute"]) -> list[Case]:
+    from models import resolve_model
+    from netsim.profiles import calibrate_host, host_from_measurement
+
+    # calibrated now, not from the cache: the machine's load then and now may differ
+    host = host_from_measurement(calibrate_host(), "measured by this validate run")
+    src = "real fp32 forward passes on this machine (transformers eager, random weights) [M]"
+    out = []
+    for name, over in COMPUTE_MODELS:
+        preset = resolve_model({"base": "tiny", **over}) if over else resolve_model("tiny")
+        ttft, tpot = predict_host(preset, PROMPT_TOKENS, DECODE_STEPS, host)
+        real_p, real_d = measure_forward(preset, PROMPT_TOKENS, DECODE_STEPS)
+        out.append(Case("compute", f"host: {name}", f"TTFT (prefill {PROMPT_TOKENS})", ttft * 1e3, real_p * 1e3,
+                        "ms", target, src))
+        out.append(Case("compute", f"host: {name}", "TPOT (decode step)", tpot * 1e3, real_d * 1e3, "ms",
+                        target, src))
+    return out
+
+
+# -------------------------------------------------------------------------------------- device
+def device_cases(target: float = DEFAULT_TARGETS["device"]) -> list[Case]:
+    from models import build_trace
+    from netsim import NETWORK_PRESETS, resolve_profile, simulate
+
+    out = []
+    cloud = resolve_profile("a100-80g")
+    link = NETWORK_PRESETS["paper-5g"]
+    for c in DEVICE_CASES:
+        prof = replace(resolve_profile(c["profile"]), measured_decode_tok_s={})  # the roofline alone
+        tr = build_trace(c["model"], {"name": "device-only", "weight_bits": c["bits"]}, DEVICE_PROMPT_TOKENS)
+        m = simulate(tr, link, prof, cloud, new_tokens=DEVICE_NEW_TOKENS).metrics()
+        out.append(Case("device", f"{c['profile']}: {c['name']}", "TPOT (decode tok/s)", m["decode_tok_s"],
+                        c["tok_s"], "tok/s", target, c["source"]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- link
+def ns3_reference_path() -> Path:
+    return Path(__file__).resolve().parents[1] / "netsim" / "reference" / "ns3_results.json"
+
+
+def link_cases(target: float = DEFAULT_TARGETS["link"], path: Path | None = None) -> list[Case]:
+    from netsim import LinkSpec, netcheck
+
+    path = path or ns3_reference_path()
+    try:
+        ref = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SplitbenchError(f"{path}: ns-3 reference file not found") from None
+    except json.JSONDecodeError as e:
+        raise SplitbenchError(f"{path}: malformed JSON: {e.msg} (line {e.lineno})") from None
+    src = f"ns-3 {ref.get('ns3_version', '?')} {ref.get('tcp', 'TCP')}, {ref.get('queue', '')} [M]"
+    out = []
+    for c in ref.get("cases", []):
+        link = LinkSpec(up_mbps=c["up_mbps"], down_mbps=c["down_mbps"], rtt_ms=2 * c["one_way_ms"],
+                        rwnd_bytes=c["rwnd_bytes"], mss_bytes=ref.get("mss_bytes", 1448),
+                        source="ns-3 reference case")
+        r = netcheck(c["up_bytes"], c["down_bytes"], c["compute_ms"], c["rounds"], link)
+        out.append(Case("link", f"ns-3: {c['name']}", f"completion ({c['rounds']} rounds)",
+                        r["completion_s"] * 1e3, c["completion_s"] * 1e3, "ms", target, src))
+        out.append(Case("link", f"ns-3: {c['name']}", "handshake", r["handshake_s"] * 1e3,
+                        c["handshake_s"] * 1e3, "ms", target, src))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- run
+RUNNERS: dict[str, Callable[..., list[Case]]] = {
+    "compute": compute_cases, "device": device_cases, "link": link_cases,
+}
+
+
+def validate(only: list[str] | None = None, targets: dict[str, float] | None = None) -> list[Case]:
+    """Run the selected kinds (all by default) with their targets (DEFAULT_TARGETS unless given)."""
+    kinds = only or list(KINDS)
+    for k in kinds:
+        if k not in KINDS:
+            raise SplitbenchError(f"--only: unknown kind {k!r} (known: {', '.join(KINDS)})")
+    t = {**DEFAULT_TARGETS, **(targets or {})}
+    out: list[Case] = []
+    for k in kinds:
+        out += RUNNERS[k](t[k])
+    return out
+
+
+def format_table(cases: list[Case]) -> str:
+    """Plain-text table: case, phase, predicted, reference, error %, target, pass."""
+    headers = ["case", "phase", "predicted", "reference", "error %", "target", "pass"]
+    rows = [[c.case, c.phase, f"{c.predicted:.4g} {c.unit}", f"{c.reference:.4g} {c.unit}",
+             f"{c.error_pct:+.1f}", f"±{c.target_pct:g}%", "yes" if c.passed else "NO"] for c in cases]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    failed = sum(not c.passed for c in cases)
+    lines.append(f"{len(cases)} checks, {len(cases) - failed} passed, {failed} failed")
+    return "\n".join(lines)
