@@ -301,6 +301,45 @@ def cmd_netcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- validate
+def add_validate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "validate",
+        help="check the simulator against references; exit 1 when a case misses its target",
+        description="compute: host-profile predictions vs real timed forward passes here (TTFT and "
+        "TPOT); device: device-only roofline vs published measured tok/s; link: netcheck vs the "
+        "recorded ns-3 cases. Prints case, phase, predicted, reference, error and target.",
+    )
+    p.add_argument("--only", action="append", choices=["compute", "device", "link"],
+                   help="run only this kind (repeatable) [all]")
+    p.add_argument("--target", action="append", default=[], metavar="KIND=PCT",
+                   help="override a kind's target |error| in percent, e.g. link=5 (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import KINDS, format_table, validate
+
+    targets: dict[str, float] = {}
+    for item in args.target:
+        kind, sep, pct = item.partition("=")
+        try:
+            value = float(pct)
+        except ValueError:
+            value = -1.0
+        if not sep or kind not in KINDS or value < 0:
+            raise SplitbenchError(f"--target {item}: expected KIND=PCT with KIND one of {', '.join(KINDS)}")
+        targets[kind] = value
+    cases = validate(args.only, targets)
+    ok = all(c.passed for c in cases)
+    if args.json:
+        print(json.dumps({"passed": ok, "cases": [c.to_dict() for c in cases]}, sort_keys=True))
+    else:
+        print(format_table(cases))
+    return 0 if ok else 1
+
+
 # ------------------------------------------------------------------------------------- dispatch
 COMMANDS: dict[
     str,
@@ -314,6 +353,7 @@ COMMANDS: dict[
     "compare": (add_compare, cmd_compare),
     "verify": (add_verify, cmd_verify),
     "netcheck": (add_netcheck, cmd_netcheck),
+    "validate": (add_validate, cmd_validate),
 }
 
 

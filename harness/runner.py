@@ -31,6 +31,7 @@ from models.trace import ExecutionTrace
 from . import __version__
 from .executors import Executor, make_executor
 from .fsutil import atomic_write_json, atomic_write_text, dumps_json
+from .multiuser import run_multiuser, split_multiuser
 from .resolve import Resolved, resolve_suite, to_plain
 from .results import results_csv, scenario_row, sweep_row, sweeps_csv, trace_columns
 from .suite import Suite
@@ -148,6 +149,8 @@ def run_suite(
     if not scenarios and not points:
         raise SplitbenchError(f"{suite.source}: the suite expands to no scenarios")
     summary = RunSummary(out_dir=out, n_scenarios=len(scenarios), n_sweep_points=len(points))
+    written = scenarios
+    scenarios, multi = split_multiuser(scenarios)  # scenarios with `users` go to multiuser.csv
 
     rows: dict[str, dict[str, Any]] = {}
     sweep_rows: dict[str, dict[str, Any]] = {}
@@ -163,7 +166,7 @@ def run_suite(
     # Connect to the executor before writing anything: an unreachable scheduler is bad input.
     ex = make_executor(executor, jobs, scheduler, dask_processes) if pending else None
     out.mkdir(parents=True, exist_ok=True)
-    write_scenarios_yaml(out, suite, scenarios, points)
+    write_scenarios_yaml(out, suite, written, points)
 
     def assemble() -> None:
         atomic_write_text(out / "results.csv", results_csv(list(rows.values())))
@@ -173,6 +176,8 @@ def run_suite(
     if ex is not None:
         _run_pending(out, pending, rows, sweep_rows, summary, assemble, ex, progress)
     assemble()
+    if multi:
+        summary.n_run += run_multiuser(out, multi)
     summary.n_infeasible = sum(1 for r in rows.values() if not r.get("feasible"))
     summary.wall_s = time.perf_counter() - t0
     _write_meta(out, suite, summary, started, jobs, executor, scheduler, argv)

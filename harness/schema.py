@@ -42,6 +42,32 @@ SCENARIO_FIELDS: dict[str, dict[str, Any]] = {
     "seed": {"type": "integer", "minimum": 0},
 }
 
+#: Multi-user fields (issue 7; harness/multiuser.py): a scenario that sets ``users`` is multi-user.
+MULTIUSER_FIELDS: dict[str, dict[str, Any]] = {
+    "users": {"type": "integer", "minimum": 1},
+    "mix": {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
+    },
+    "arrival": {
+        "oneOf": [
+            {"enum": ["closed"]},
+            {
+                "type": "object",
+                "properties": {"poisson": {"type": "number", "exclusiveMinimum": 0}},
+                "required": ["poisson"],
+                "additionalProperties": False,
+            },
+        ]
+    },
+    "think_time_s": {"type": "number", "minimum": 0},
+    "requests_per_user": {"type": "integer", "minimum": 1},
+    "max_batch": {"type": "integer", "minimum": 1},
+    "policy": {"enum": ["interleave", "step"]},
+}
+SCENARIO_FIELDS.update(MULTIUSER_FIELDS)
+
 #: Fields every scenario must end up with after defaults are applied.
 REQUIRED_SCENARIO_FIELDS = ("model", "method", "network", "device", "cloud")
 
@@ -64,7 +90,7 @@ SWEEP_OBJECT: dict[str, Any] = {
         "methods": {"type": "array", "items": PRESET_VALUE, "minItems": 1},
         "vary": {"enum": SWEEP_VARY},
         "values": {"type": "array", "items": {"type": "number"}, "minItems": 1},
-        **{k: v for k, v in SCENARIO_FIELDS.items() if k != "method"},
+        **{k: v for k, v in SCENARIO_FIELDS.items() if k != "method" and k not in MULTIUSER_FIELDS},
     },
     "required": ["name", "methods", "vary", "values"],
     "additionalProperties": False,

@@ -1,7 +1,7 @@
 """netsim: turns an ExecutionTrace into time — links, transport, compute profiles, simpy replay."""
 
-from .capacity import SYNTHETIC, ConstantCapacity, TraceCapacity, load_trace, markov_trace, onoff_trace
 from .batching import apportion, batched_step_time
+from .capacity import SYNTHETIC, ConstantCapacity, TraceCapacity, load_trace, markov_trace, onoff_trace
 from .link import NETWORK_PRESETS, LinkSpec, resolve_network
 from .multiuser import Arrival, MultiUserResult, UserClass, simulate_multiuser
 from .netcheck import netcheck

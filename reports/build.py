@@ -15,6 +15,7 @@ from reports.document import (
     to_markdown,
 )
 from reports.load import load
+from reports.multiuser import section_multiuser
 from reports.paper import paper_tables, section_paper
 from reports.plots import build_figures, save_figure
 from reports.tables import break_even_table, build_tables, write_tables
@@ -39,6 +40,10 @@ def render(results_dir: Path) -> Path:
     sections = list(SECTIONS)
     at = sections.index(section_headline) + 1 if section_headline in sections else 1
     sections.insert(at, section_paper)
+    # multi-user results (issue 7), after the figures; empty when there is no multiuser.csv
+    names = [s.__name__ for s in sections]
+    sections.insert(names.index("section_plots") + 1 if "section_plots" in names else len(sections),
+                    section_multiuser)
     blocks = build_blocks(ctx, sections)
     md = results_dir / "report.md"
     md.write_text(to_markdown(blocks), encoding="utf-8")

@@ -195,7 +195,7 @@ def test_killed_run_loses_nothing_that_finished(tmp_path: Path) -> None:
         "--quiet",
     ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list((out / "scenarios").glob("*.json"))) < 3:
         if proc.poll() is not None:
             break
@@ -207,7 +207,8 @@ def test_killed_run_loses_nothing_that_finished(tmp_path: Path) -> None:
     assert finished, "the run was killed before any scenario finished"
     for f in finished:
         json.loads(f.read_text())  # complete, never half-written
-    assert not list(out.rglob("*.tmp"))
+    # A kill during a write can leave a hidden temporary file, never a partial target file.
+    assert all(p.name.startswith(".") for p in out.rglob("*.tmp"))
     s = run_suite(load_suite(suite), out, render_report=False)
     assert s.n_resumed >= len(finished)
     assert s.n_run + s.n_resumed == N_SCENARIOS + 4
