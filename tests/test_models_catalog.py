@@ -85,10 +85,17 @@ def test_methods():
         {"name": "device-only", "weight_bits": 5},
         "x",
         {"name": "spa", "gate": "sometimes"},
+        {"name": "spa", "gate": "always", "gate_rate": 0.3},
         {"name": "lora-split", "targets": ["w_proj"]},
     ]:
         with pytest.raises(SplitbenchError):
             resolve_method(bad)
+
+
+def test_spa_gate_rate_alone_means_rate_gate():
+    m = resolve_method({"name": "spa", "gate_rate": 0.3})
+    assert m["gate"] == "rate" and m["gate_rate"] == 0.3
+    assert resolve_method("spa")["gate"] == "always"
 
 
 def test_comparable_lora_split():
