@@ -179,7 +179,9 @@ def _whole_decode(
 
 
 @lru_cache(maxsize=64)
-def _cloud_only_totals(key: str, P: int, act_dtype: str, mode: str, seed: int) -> tuple[tuple[str, float], ...]:
+def _cloud_only_totals(
+    key: str, P: int, act_dtype: str, mode: str, seed: int
+) -> tuple[tuple[str, float], ...]:
     blob = json.loads(key)
     preset = ModelPreset(name=blob["n"], config=blob["c"], source="whole-model reference")
     tr = build_trace(preset, "cloud-only", P, act_dtype, mode, seed)

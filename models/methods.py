@@ -117,12 +117,10 @@ def resolve_method(spec: str | dict[str, Any]) -> dict[str, Any]:
             raise SplitbenchError(f"method.alpha: must be a positive number, got {p['alpha']!r}")
     if name == "spa":
         _pos_int("side_width", p["side_width"])
-        # A gate_rate on its own means "open the gate at that rate"; with a gate that ignores it,
-        # it is a contradiction the user should hear about rather than a silently dropped number.
+        # A gate_rate on its own means "open the gate at that rate", not a number silently ignored
+        # by the default `always` gate. (A resolved method names its gate, so this is idempotent.)
         if "gate_rate" in spec and "gate" not in spec:
             p["gate"] = "rate"
-        elif "gate_rate" in spec and p["gate"] in ("always", "never"):
-            raise SplitbenchError(f"method.gate_rate: has no effect with gate: {p['gate']} (use gate: rate)")
         if p["gate"] not in ("always", "never", "rate", "classifier"):
             raise SplitbenchError(f"method.gate: {p['gate']!r} must be always, never, rate or classifier")
         if not isinstance(p["gate_rate"], int | float) or not 0.0 <= p["gate_rate"] <= 1.0:

@@ -232,14 +232,63 @@ class TcpPath(Path):
             return None
         return self._arrive(dep)
 
+    def _catch_up(self, t0: float) -> None:
+        """Process every ACK, delayed ACK and loss report due by ``t0``, earliest first.
+
+        Same order and arithmetic as calling _next_event/_on_ack in a loop (a due delayed ACK wins
+        a tie with the heap's head), but ACKs, by far the most frequent events, are applied on
+        local variables: a message of a few packets leaves one or two of them behind.
+        """
+        ev = self.events
+        while True:
+            pa = self.pending_ack
+            if not ev and pa is None:
+                return
+            cwnd, ssthresh, rwnd, inflight = self.cwnd, self.ssthresh, self.rwnd, self.inflight
+            srtt, rttvar, rto, min_rto = self.srtt, self.rttvar, self.rto, self.min_rto
+            last_ack, touched = self.last_ack, False
+            delack, ow = self.delack, self.one_way
+            while True:
+                if pa is not None:
+                    tpa = pa[0] + delack + ow
+                    if tpa <= t0 and (not ev or tpa <= ev[0][0]):
+                        t, n, sent = tpa, 1, pa[1]
+                        pa = None
+                    elif ev and ev[0][0] <= t0 and ev[0][2] == ACK:
+                        t, _, _, n, sent = heapq.heappop(ev)
+                    else:
+                        break
+                elif ev and ev[0][0] <= t0 and ev[0][2] == ACK:
+                    t, _, _, n, sent = heapq.heappop(ev)
+                else:
+                    break
+                # _on_ack, inlined
+                touched = True
+                inflight -= n
+                last_ack = t
+                if sent >= 0:
+                    r = t - sent
+                    rttvar = 0.75 * rttvar + 0.25 * abs(srtt - r)
+                    srtt = 0.875 * srtt + 0.125 * r
+                    rto = max(min_rto, srtt + 4 * rttvar)
+                if cwnd < ssthresh:
+                    cwnd = min(cwnd + 1.0, max(ssthresh, cwnd))
+                else:
+                    cwnd += 1.0 / cwnd
+            self.pending_ack = pa
+            if touched:
+                self.cwnd, self.inflight, self.last_ack, self.backoff = cwnd, inflight, last_ack, 1.0
+                self.srtt, self.rttvar, self.rto = srtt, rttvar, rto
+                self.limit = min(cwnd, rwnd)
+            if ev and ev[0][0] <= t0 and ev[0][2] == LOSS:
+                self._next_event()  # rare: the general handler, then carry on with the ACKs
+                continue
+            return
+
     def _send(self, t0: float, nbytes: int) -> float:
         self.messages += 1
         self.payload_bytes += nbytes
-        # catch up with everything that happened before t0
-        while (self.events and self.events[0][0] <= t0) or (
-            self.pending_ack is not None and self.pending_ack[0] + self.delack + self.one_way <= t0
-        ):
-            self._next_event()
+        self._catch_up(t0)  # everything that happened before t0
         if (
             self.link.idle_restart
             and self.inflight == 0
@@ -252,23 +301,27 @@ class TcpPath(Path):
         self.last_start = now
         npk = self.packets(nbytes)
         last_size = nbytes - (npk - 1) * self.mss
-        if (
-            self._bps
-            and not self.jitter
-            and not self.p_gb
-            and not self.retx
-            and not self.undetected
-            and npk <= self.limit - self.inflight
-        ):
+        owner = self.messages
+        if not self.retx and not self.undetected and npk <= self.limit - self.inflight:
             q = self.queue
             while q and q[0] <= now:
                 q.popleft()
             if len(q) + npk <= self.link.queue_pkts:
-                return self._send_clean(now, nbytes, npk, last_size)
-        owner = self.messages
-        sent_new = 0
-        remaining = npk
-        done = 0.0
+                done, lost = self._send_window(now, nbytes, npk, last_size, owner)
+                if not lost:
+                    self.sender_free = now
+                    return done
+                return self._send_loop(now, npk, last_size, owner, npk, lost, done)
+        return self._send_loop(now, npk, last_size, owner, 0, npk, 0.0)
+
+    def _send_loop(
+        self, now: float, npk: int, last_size: int, owner: int, sent_new: int, remaining: int, done: float
+    ) -> float:
+        """The general sender: window-limited sending, drops, loss recovery and timeouts.
+
+        ``sent_new`` of the message's ``npk`` packets are already out; ``remaining`` of them have
+        not been delivered yet; ``done`` is the latest arrival among those that have.
+        """
         while remaining:
             if (self.retx or sent_new < npk) and self.inflight < self.limit:
                 if self.retx:
@@ -310,34 +363,84 @@ class TcpPath(Path):
         self.sender_free = now
         return done
 
-    def _send_clean(self, now: float, nbytes: int, npk: int, last_size: int) -> float:
-        """The general loop above, specialised for the common case where nothing can go wrong.
+    def _send_window(
+        self, now: float, nbytes: int, npk: int, last_size: int, owner: int
+    ) -> tuple[float, int]:
+        """Send a whole message that fits in the open window into a queue with room for all of it.
 
-        A whole message that fits in the open window, on a constant-rate link without random loss
-        or jitter, into a queue with room for all of it: packets leave back to back, no drops, no
-        waiting. Same arithmetic as _send/_transmit/_serialize/_arrive, without the calls.
+        The common case (a message of a few packets on an established connection): no packet can
+        be dropped at the queue or wait for the window, so the packets leave back to back at
+        ``now``. Per packet this is _transmit/_serialize/_lost/_arrive and the ACK bookkeeping of
+        _send_loop, inlined on local variables, drawing from the RNG in the same order (loss, then
+        jitter if delivered) with the same arithmetic, so results are identical to the general
+        loop. A packet lost at random is recorded as undetected, exactly as there; the caller then
+        finishes the message in _send_loop. Returns (latest arrival among delivered packets, number
+        of this message's packets lost).
         """
         bps, used, ow, hdr, mss, delack = self._bps, self.used, self.one_way, self.hdr, self.mss, self.delack
-        q, pa, arr = self.queue, self.pending_ack, self.last_arrival
-        t_bytes = now * bps
+        cap = self.cap
+        q, pa, last_arr = self.queue, self.pending_ack, self.last_arrival
+        events, tie, und = self.events, self._tie, self.undetected
+        heappush = heapq.heappush
+        jitter, reorder = self.jitter, self.link.reorder
+        lambd = 1.0 / jitter if jitter else 0.0
+        p_gb, p_bg, bad = self.p_gb, self.p_bg, self.bad
+        rnd = self.rng.random
+        log = math.log
+        t_bytes = now * bps if bps else cap.position_at(now)
+        seq = self.next_seq
+        done = 0.0
+        lost = 0
+        last = npk - 1
         for k in range(npk):
-            used = (used if used > t_bytes else t_bytes) + (mss if k < npk - 1 else last_size) + hdr
-            dep = used / bps
+            if not bps:  # a trace opportunity at exactly ``now`` can free a slot (as in _transmit)
+                while q and q[0] <= now:
+                    q.popleft()
+            used = (used if used > t_bytes else t_bytes) + (mss if k < last else last_size) + hdr
+            dep = used / bps if bps else cap.time_of(used)
             q.append(dep)
-            arr = max(dep + ow, arr)
+            if p_gb:  # Gilbert-Elliott, as _lost
+                if bad:
+                    if rnd() < p_bg:
+                        bad = False
+                elif rnd() < p_gb:
+                    bad = True
+                if bad:
+                    und.append([seq, now, mss if k < last else last_size, 0, owner])
+                    seq += 1
+                    lost += 1
+                    continue
+            arr = dep + ow
+            if jitter:  # random.expovariate(lambd), same arithmetic
+                arr += -log(1.0 - rnd()) / lambd
+            if not reorder:
+                arr = max(arr, last_arr)
+            last_arr = max(last_arr, arr)
+            if arr > done:
+                done = arr
+            ack_t = arr + ow
+            if und:
+                for u in und:
+                    if u[0] < seq:
+                        u[3] += 1
+                        if u[3] == 3:
+                            tie += 1
+                            heappush(events, (ack_t, tie, LOSS, u[0], -1.0))
             if pa is not None and arr - pa[0] < delack:
-                self._push(arr + ow, ACK, 2, now)
+                tie += 1
+                heappush(events, (ack_t, tie, ACK, 2, now))
                 pa = None
             else:
                 if pa is not None:
-                    self._push(pa[0] + delack + ow, ACK, 1, pa[1])
+                    tie += 1
+                    heappush(events, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
                 pa = (arr, now)
-        self.used, self.pending_ack, self.last_arrival = used, pa, arr
+            seq += 1
+        self.used, self.pending_ack, self.last_arrival, self._tie, self.bad = used, pa, last_arr, tie, bad
         self.inflight += npk
-        self.next_seq += npk
+        self.next_seq = seq
         self.wire_bytes += nbytes + npk * hdr
-        self.sender_free = now
-        return arr
+        return done, lost
 
     def handshake_s(self) -> float:
         """SYN up, SYN-ACK down; the client's ACK rides on the first data segment."""

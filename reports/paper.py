@@ -2,9 +2,10 @@
 
 Why a report section and not a harness step: every figure the paper claims is a ratio of results.csv
 columns (comm_reduction_pct, speedup_vs_device_only, decode_tok_s) or of a timeline, so it is
-computed from the results directory alone, like every other table. The section appears whenever
-the results hold a PrivateLoRA row for one of the paper's models; it writes ``tables/paper_claims.csv``
-(claim, model, network, paper value, splitbench value, holds, note).
+computed from the results directory alone, like every other table. The section appears when the
+results hold a PrivateLoRA row for one of the paper's models on its A100 80GB and iPhone 13 Pro
+Max; it writes ``tables/paper_claims.csv`` (claim, model, network, paper value, splitbench value,
+holds, note).
 
 The claims (arXiv 2311.14030, abstract; REFERENCE.md):
 - "over 95% communication reduction" — against device-side LoRA on q, k, v shipping full-width
@@ -32,6 +33,7 @@ from reports.tables import Table
 
 PAPER = "PrivateLoRA (arXiv 2311.14030)"
 PAPER_MODELS = ("llama2-7b", "llama2-13b", "llama-30b")
+PAPER_CLOUD, PAPER_DEVICE = "a100-80g", "iphone13-pro-max"  # preset names (suites may add a suffix)
 #: The paper's measured inputs (HF transformers on one A100 80GB; 4-bit 7B on a flagship phone).
 PAPER_INPUT_TOK_S = {
     ("cloud-only", "llama2-7b"): 37.2,
@@ -88,8 +90,10 @@ def _with_variants(ctx: ReportContext) -> pd.DataFrame:
 
 
 def applies(ctx: ReportContext) -> bool:
+    """The paper's setting: PrivateLoRA on one of its models, served from its A100 to its phone."""
     res = ctx.data.results
-    return bool(((res["method"] == "privatelora") & res["model"].isin(PAPER_MODELS)).any())
+    hw = res["cloud"].str.startswith(PAPER_CLOUD) & res["device"].str.startswith(PAPER_DEVICE)
+    return bool(((res["method"] == "privatelora") & res["model"].isin(PAPER_MODELS) & hw).any())
 
 
 def _pick(rows: pd.DataFrame, variant: str, model: str, network: str) -> dict[str, Any] | None:

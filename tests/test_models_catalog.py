@@ -85,7 +85,6 @@ def test_methods():
         {"name": "device-only", "weight_bits": 5},
         "x",
         {"name": "spa", "gate": "sometimes"},
-        {"name": "spa", "gate": "always", "gate_rate": 0.3},
         {"name": "lora-split", "targets": ["w_proj"]},
     ]:
         with pytest.raises(SplitbenchError):
@@ -96,6 +95,7 @@ def test_spa_gate_rate_alone_means_rate_gate():
     m = resolve_method({"name": "spa", "gate_rate": 0.3})
     assert m["gate"] == "rate" and m["gate_rate"] == 0.3
     assert resolve_method("spa")["gate"] == "always"
+    assert resolve_method(resolve_method({"name": "spa", "gate_rate": 0.3})) == m
 
 
 def test_comparable_lora_split():
