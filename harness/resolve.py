@@ -138,11 +138,20 @@ def resolvers() -> dict[str, Callable[[Any], Any]]:
 
     return {
         "model": resolve_model,
-        "method": resolve_method,
+        "method": lambda spec: resolve_method(_without_label(spec)),
         "network": resolve_network,
         "device": resolve_profile,
         "cloud": resolve_profile,
     }
+
+
+def _without_label(spec: Any) -> Any:
+    """A method's ``label`` names it in tables and plots (``LoRA^S``); it is no model parameter."""
+    if isinstance(spec, dict) and "label" in spec:
+        if not isinstance(spec["label"], str) or not spec["label"].strip():
+            raise SplitbenchError(f"method.label: must be a non-empty string, got {spec['label']!r}")
+        return {k: v for k, v in spec.items() if k != "label"}
+    return spec
 
 
 def _absolutize_traces(spec: Any, base_dir: Path) -> Any:
@@ -262,7 +271,11 @@ class ScenarioResolver:
         labels = {
             "model": spec_label(f["model"]),
             "method": str(method.get("name")),
-            "method_label": method_label(method, default_params),
+            "method_label": (
+                f["method"]["label"]
+                if isinstance(f["method"], dict) and "label" in f["method"]
+                else method_label(method, default_params)
+            ),
             "network": spec_label(f["network"]),
             "device": spec_label(f["device"]),
             "cloud": spec_label(f["cloud"]),

@@ -23,7 +23,7 @@ from models.paradigms import PARADIGMS
 from models.paradigms.base import SplitModel
 from models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
-CODE_VERSION = "models-2"  # bump when a change alters recorded numbers (part of the cache key)
+CODE_VERSION = "models-3"  # bump when a change alters recorded numbers (part of the cache key); 3: streamed
 _LINEAR = ("flops", "kv_bytes", "activation_bytes")
 
 

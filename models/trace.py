@@ -28,6 +28,18 @@ waits for in ``deps`` (ids are unique within a phase). A step with no deps may s
 starts. Steps on the same side (compute) or the same direction (transfer) never run at the same time
 as each other — netsim serialises them on a resource — but a compute step and a transfer, or an up
 and a down transfer, may overlap when the dependencies allow.
+
+Streamed tokens
+---------------
+A :class:`Transfer` with ``streamed=True`` delivers the step's output token to the user and nothing
+waits for it: no step of the phase depends on it, and the *next* phase does not either. Models set it
+on the "token down" message exactly where the next step starts on the cloud (cloud-only, SPA, and
+adapter splits with the embedding and LM head on the cloud): the cloud picked the token and embeds
+it itself, and a serving stack streams tokens to the client while it keeps generating. Where the
+next step starts on the device (it needs the token id or the final hidden state), the down message is
+an ordinary transfer. netsim therefore separates, per phase, *when the next phase may start* (the
+end of its last non-streamed step) from *when the token is known on the device* (the end of the
+streamed transfer, or of the whole phase when there is none); token times are the latter.
 """
 
 from __future__ import annotations
@@ -86,6 +98,9 @@ class Transfer:
     label: str
     deps: tuple[int, ...] = ()
     kind: Literal["transfer"] = "transfer"
+    # Addition (models-3): delivers the step's output token to the user; the next step does not wait
+    # for it (see "Streamed tokens" above). Default False, so traces written before it still load.
+    streamed: bool = False
 
 
 Step = Compute | Transfer
@@ -107,13 +122,15 @@ class PhaseTrace:
         return sum(s.payload_bytes for s in self.steps if s.kind == "transfer" and s.direction == "down")
 
     def round_trips(self) -> int:
-        """Sequential device<->cloud exchanges on the longest dependency chain.
+        """Sequential device<->cloud exchanges that one step waits on (longest dependency chain).
 
         Along a chain, a run of consecutive transfers in one direction is one *crossing* (SPA's
         streamed hidden states are one crossing); the count is ceil(crossings / 2): an up and the
-        down that waits on it make one round trip, and a lone down (cloud-only decode: the token)
-        or a lone up counts as one. PrivateLoRA decode: embedding up, (down, up) per layer, final
-        hidden down -> 2L + 2 crossings -> L + 1 round trips; device-only -> 0.
+        down that waits on it make one round trip, and a lone down or a lone up counts as one.
+        Streamed token transfers are not waited on, so they are not counted: cloud-only decode -> 0,
+        SPA gate open (hidden states down, side output up) -> 1. PrivateLoRA decode: embedding up,
+        (down, up) per layer, final hidden down -> 2L + 2 crossings -> L + 1 round trips;
+        device-only -> 0.
         """
         # best[id][last_direction] = most crossings of a chain ending at id whose last transfer went
         # that way ("" = no transfer yet)
@@ -123,7 +140,7 @@ class PhaseTrace:
             for d in s.deps:
                 for last, n in best[d].items():
                     inherited[last] = max(inherited.get(last, 0), n)
-            if s.kind == "transfer":
+            if s.kind == "transfer" and not s.streamed:
                 mine = s.direction
                 n = max((v if last == mine else v + 1) for last, v in inherited.items())
                 best[s.id] = {mine: n}

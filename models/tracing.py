@@ -94,6 +94,7 @@ class _Message:
     payload_bytes: int
     label: str
     deps: tuple[int, ...]
+    streamed: bool = False  # the output token, streamed to the user (trace.Transfer.streamed)
 
 
 @dataclass
@@ -169,7 +170,14 @@ class Recorder:
             self.current.kv_elems += elems
 
     # ----- transfers -----
-    def message(self, direction: str, nbytes: int, label: str, deps: tuple[int, ...] | None = None) -> int:
+    def message(
+        self,
+        direction: str,
+        nbytes: int,
+        label: str,
+        deps: tuple[int, ...] | None = None,
+        streamed: bool = False,
+    ) -> int:
         if not self.recording:
             return -1
         msg = _Message(
@@ -178,6 +186,7 @@ class Recorder:
             int(nbytes),
             label,
             self._default_deps() if deps is None else tuple(deps),
+            streamed,
         )
         self.steps.append(msg)
         self.current = None
@@ -233,6 +242,7 @@ class Recorder:
                         "payload_bytes": s.payload_bytes,
                         "label": s.label,
                         "deps": s.deps,
+                        "streamed": s.streamed,
                     }
                 )
         return out
@@ -405,7 +415,9 @@ class Channel:
         *,
         ids: bool = False,
         deps: tuple[int, ...] | None = None,
+        streamed: bool = False,
     ) -> tuple[torch.Tensor, int]:
+        """Move ``x`` to the other side; ``streamed`` marks the output token that nothing waits for."""
         codec = self.ids_codec if ids else self.codec
         with self.rec.paused():
             if x.device.type == "meta":
@@ -417,4 +429,4 @@ class Channel:
                 y = codec.decode(data, dtype=torch.long if ids else x.dtype)
                 self.serialize_s += time.perf_counter() - t0
         self.log.append((direction, nbytes, label))
-        return y, self.rec.message(direction, nbytes, label, deps)
+        return y, self.rec.message(direction, nbytes, label, deps, streamed)

@@ -393,10 +393,9 @@ class TcpPath(Path):
         lost = 0
         last = npk - 1
         for k in range(npk):
-            if not bps:  # a trace opportunity at exactly ``now`` can free a slot (as in _transmit)
-                while q and q[0] <= now:
-                    q.popleft()
-            used = (used if used > t_bytes else t_bytes) + (mss if k < last else last_size) + hdr
+            while q and q[0] <= now:  # as _transmit (a departure can round, or fall on a trace tick, to now)
+                q.popleft()
+            used = (used if used > t_bytes else t_bytes) + ((mss if k < last else last_size) + hdr)
             dep = used / bps if bps else cap.time_of(used)
             q.append(dep)
             if p_gb:  # Gilbert-Elliott, as _lost

@@ -215,3 +215,32 @@ def test_killed_run_loses_nothing_that_finished(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
     run_suite(load_suite(suite), fresh, render_report=False)
     assert (out / "results.csv").read_bytes() == (fresh / "results.csv").read_bytes()
+
+
+def test_method_label_names_a_method_without_changing_it(tmp_path: Path) -> None:
+    text = """
+    name: labels
+    defaults: {prompt_tokens: 8, new_tokens: 2, model: tiny, network: 5g, device: m2, cloud: a100-80g}
+    matrix:
+      method: [{name: lora-split, label: "LoRA^S", rank: 4}, {name: lora-split, rank: 4}]
+    """
+    run_suite(load_suite(write_suite(tmp_path, text)), tmp_path / "out", render_report=False)
+    rows = read_csv(tmp_path / "out" / "results.csv")
+    assert sorted(r["method_label"] for r in rows) == ["LoRA^S", "lora-split r=4"]
+    a, b = rows
+    # the label is display-only: the same method gives the same numbers
+    assert {k: v for k, v in a.items() if k not in ("scenario_id", "method_label")} == {
+        k: v for k, v in b.items() if k not in ("scenario_id", "method_label")
+    }
+
+
+def test_empty_method_label_is_bad_input(tmp_path: Path) -> None:
+    from models.errors import SplitbenchError
+
+    text = """
+    name: labels
+    defaults: {prompt_tokens: 8, new_tokens: 2, model: tiny, network: 5g, device: m2, cloud: a100-80g}
+    matrix: {method: [{name: lora-split, label: "", rank: 4}]}
+    """
+    with pytest.raises(SplitbenchError, match="method.label"):
+        run_suite(load_suite(write_suite(tmp_path, text)), tmp_path / "out", render_report=False)

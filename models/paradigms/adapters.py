@@ -136,7 +136,7 @@ class AdapterSplit(SplitModel):
             return self.lm_head(h_last)
         self.rec.begin("cloud", "lm_head")
         logits = self.lm_head(h_last)
-        self.send_token_down(logits)
+        self.send_token_down(logits, streamed=True)  # embedding on the cloud: the next step starts there
         return logits
 
     def exchange(self, group: DeltaGroup, x: torch.Tensor) -> dict[str, torch.Tensor]:

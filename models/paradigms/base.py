@@ -132,14 +132,21 @@ class SplitModel:
     def lm_head(self, h_last: torch.Tensor) -> torch.Tensor:
         return self.model.lm_head(h_last)[:, -1, :]
 
-    def send_token_down(self, logits: torch.Tensor, deps: tuple[int, ...] | None = None) -> int:
-        """Cloud-side greedy pick and hand-over of the token id (what a serving API streams back)."""
+    def send_token_down(
+        self, logits: torch.Tensor, deps: tuple[int, ...] | None = None, *, streamed: bool
+    ) -> int:
+        """Cloud-side greedy pick and hand-over of the token id (what a serving API streams back).
+
+        ``streamed``: the next step starts on the cloud (it embeds the token the cloud just picked),
+        so nothing waits for this message — the cloud keeps generating while the token travels.
+        False where the device needs the token id to start the next step (layer-split).
+        """
         tok = (
             torch.argmax(logits, dim=-1, keepdim=True)
             if logits.device.type != "meta"
             else torch.empty(1, 1, dtype=torch.long, device="meta")
         )
-        _, sid = self.channel.send("down", tok, "token down", ids=True, deps=deps)
+        _, sid = self.channel.send("down", tok, "token down", ids=True, deps=deps, streamed=streamed)
         return sid
 
     # ----- driving -----

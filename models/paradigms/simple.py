@@ -44,7 +44,7 @@ class CloudOnly(SplitModel):
         h = self.run_layers(self.embed(ids), 0, self.n_layers(), "cloud")
         self.rec.begin("cloud", "norm+lm_head")
         logits = self.lm_head(self.final_norm(h))
-        self.send_token_down(logits)
+        self.send_token_down(logits, streamed=True)  # the next step starts on the cloud
         return logits
 
 
@@ -77,5 +77,5 @@ class LayerSplit(SplitModel):
             return self.lm_head(h_last)
         self.rec.begin("cloud", "lm_head")
         logits = self.lm_head(h_last)
-        self.send_token_down(logits)
+        self.send_token_down(logits, streamed=False)  # the device embeds it: the next step waits
         return logits

@@ -169,7 +169,8 @@ class SPA(SplitModel):
         else:
             rec.begin("cloud", "lm_head", deps=(state["cloud"],))
         logits = self.lm_head(h_last)
-        self.send_token_down(logits, deps=(rec.steps[-1].id,) if rec.recording else None)
+        # gate open or closed, the next step starts with the cloud's embedding: the token is streamed
+        self.send_token_down(logits, deps=(rec.steps[-1].id,) if rec.recording else None, streamed=True)
         return logits
 
 
