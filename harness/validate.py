@@ -85,23 +85,36 @@ class Case:
 
 
 # ------------------------------------------------------------------------------------- compute
+#: Repetitions of each timed pass; the reference is their median (after a warm-up call).
+PREFILL_REPS = 5
+DECODE_RUNS = 3
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
 def _timed(fn: Callable[[], Any], reps: int) -> float:
-    """Fastest of ``reps`` calls after one warm-up call (the first call allocates); the fastest, like
-    the host calibration, because other processes on a shared machine only ever slow a call down."""
+    """Median of ``reps`` calls after one warm-up call (the first call allocates). The median, like
+    the host calibration: robust to a call that another process on a shared machine slowed down,
+    without crediting the pass with its luckiest run."""
     fn()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return min(times)
+    return _median(times)
 
 
 def measure_forward(preset: Any, prompt_tokens: int, decode_steps: int, seed: int = 0) -> tuple[float, float]:
-    """Real fp32 CPU passes of the transformers model: (prefill seconds, mean decode-step seconds).
+    """Real fp32 CPU passes of the transformers model: (prefill seconds, decode-step seconds).
 
-    The decode step is timed on a KV cache of ``prompt_tokens`` tokens that grows by one per step,
-    as a generation would; each measurement is the fastest of several repetitions.
+    As ``generate`` runs them: the prefill computes logits for the last position only
+    (``logits_to_keep=1``, which is also what the trace records — a full-sequence LM head would add
+    2·P·d·vocab FLOPs that no generation spends); the decode step runs on a KV cache of
+    ``prompt_tokens`` tokens that grows by one per step. Each figure is a median over repetitions.
     """
     import torch
 
@@ -111,18 +124,19 @@ def measure_forward(preset: Any, prompt_tokens: int, decode_steps: int, seed: in
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, preset.vocab_size, (1, prompt_tokens), generator=g)
     with torch.inference_mode():
-        prefill = _timed(lambda: model(ids, use_cache=True), 5)
+        prefill = _timed(lambda: model(ids, use_cache=True, logits_to_keep=1), PREFILL_REPS)
         steps = []
-        for _ in range(3):
-            out = model(ids, use_cache=True)
+        for _ in range(DECODE_RUNS):
+            out = model(ids, use_cache=True, logits_to_keep=1)
             past = out.past_key_values
             tok = out.logits[:, -1:].argmax(-1)
-            for _ in range(decode_steps):
+            for i in range(decode_steps + 1):
                 t0 = time.perf_counter()
                 out = model(tok, past_key_values=past, use_cache=True)
-                steps.append(time.perf_counter() - t0)
+                if i:  # the first step after a prefill is the warm-up
+                    steps.append(time.perf_counter() - t0)
                 past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
-    return prefill, min(steps)
+    return prefill, _median(steps)
 
 
 #: The probe that calibrates the per-kernel overhead of transformers eager on this CPU: a model that
@@ -174,11 +188,15 @@ def compute_cases(target: float = DEFAULT_TARGETS["compute"]) -> list[Case]:
     # multi-threaded processes oversubscribe the cores and slow every call by a varying factor.
     # Calibrated now, not from the cache: the machine's state then and now may differ.
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(COMPUTE_THREADS)
     try:
         return _compute_cases(target)
     finally:
         torch.set_num_threads(threads)
+
+
+#: torch threads for the calibration and the timed passes alike (recorded in every row's source).
+COMPUTE_THREADS = 1
 
 
 def _compute_cases(target: float) -> list[Case]:
@@ -187,8 +205,13 @@ def _compute_cases(target: float) -> list[Case]:
 
     meas = calibrate_host()
     meas["kernel_overhead_us"] = eager_overhead_us()
-    host = host_from_measurement(meas, "measured by this validate run, 1 thread")
-    src = "real fp32 forward passes on this machine (transformers eager, random weights) [M]"
+    where = f"measured by this validate run, {COMPUTE_THREADS} torch thread(s)"
+    host = host_from_measurement(meas, where)
+    src = (f"real fp32 forward passes on this machine (transformers eager, random weights), "
+           f"{COMPUTE_THREADS} torch thread(s), median of {PREFILL_REPS} prefills / "
+           f"{DECODE_RUNS}x{DECODE_STEPS} decode steps; "
+           f"host: {meas['fp32_tflops'] * 1e3:.0f} GFLOP/s, {meas['mem_bw_gbps']:.1f} GB/s + "
+           f"{meas['matvec_row_ns']:.0f} ns/row, {meas['kernel_overhead_us']:.1f} us/kernel [M]")
     out = []
     for name, over in COMPUTE_MODELS:
         preset = resolve_model({"base": "tiny", **over}) if over else resolve_model("tiny")

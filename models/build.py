@@ -23,8 +23,9 @@ from models.paradigms import PARADIGMS
 from models.paradigms.base import SplitModel
 from models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
-CODE_VERSION = "models-3"  # bump when a change alters recorded numbers (part of the cache key); 3: streamed
-_LINEAR = ("flops", "kv_bytes", "activation_bytes")
+# bump when a change alters recorded numbers (part of the cache key); 3: streamed; 4: matvec_rows
+CODE_VERSION = "models-4"
+_LINEAR = ("flops", "kv_bytes", "activation_bytes", "matvec_rows")
 
 
 def make_split(

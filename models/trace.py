@@ -10,9 +10,10 @@ Shape of a trace
 - ``prefill``: one :class:`PhaseTrace` for a prompt of ``prompt_tokens`` tokens; its last step makes
   the first output token known (TTFT).
 - ``decode``: one :class:`PhaseTrace` per *variant* of a decode step (normally just ``"default"``;
-  SPA has ``"gate_open"`` and ``"gate_closed"``). A decode step starts when the previous token is
-  known and ends when the next one is. Steps carry a base value plus a per-context-token slope for
-  the quantities that grow with the KV cache (attention FLOPs and KV bytes), so a decode step at any
+  SPA has ``"gate_open"`` and ``"gate_closed"``). A decode step starts when the previous step's
+  non-streamed work is done (see "Streamed tokens") and ends when its token is known on the device.
+  Steps carry a base value plus a per-context-token slope for the quantities that grow with the KV
+  cache (attention FLOPs and KV bytes), so a decode step at any
   context length ``t`` is ``value + slope * t`` — exact, because attention cost is linear in ``t`` —
   and netsim can evaluate thousands of steps without re-running the model. ``t`` is the number of
   tokens already in the KV cache when the step starts (the first decode step after a prompt of P
@@ -73,6 +74,12 @@ class Compute:
     # Addition (models-1): intermediate results that grow with context (attention scores).
     activation_bytes_per_ctx: float = 0.0
     dtype: str = "fp16"  # compute dtype whose peak FLOP/s applies
+    # Addition (models-4): output rows of matrix-*vector* products (matmul-class ops whose left operand
+    # has one row: every decode-step projection, the LM head, decode attention). A CPU GEMV pays a
+    # fixed cost per output row on top of streaming the row, so short rows stream far below the
+    # memory bandwidth; netsim charges ``Profile.matvec_row_ns`` per row. 0 in older traces.
+    matvec_rows: float = 0.0
+    matvec_rows_per_ctx: float = 0.0
     kind: Literal["compute"] = "compute"
 
     def flops_at(self, context: int) -> float:

@@ -84,6 +84,7 @@ class _Segment:
     act_elems: float = 0.0
     kv_elems: float = 0.0
     kernels: int = 0
+    matvec_rows: float = 0.0
     last_label: str = ""
 
 
@@ -205,6 +206,7 @@ class Recorder:
         if packet in _NOT_KERNELS:
             return
         seg.kernels += 1
+        seg.matvec_rows += _matvec_rows(packet, args)
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor) and t.is_floating_point():
                 seg.act_elems += t.numel()
@@ -230,6 +232,7 @@ class Recorder:
                         "activation_bytes": float(s.act_elems * nb),
                         "kv_bytes": float(s.kv_elems * nb),
                         "kernels": int(s.kernels),
+                        "matvec_rows": float(s.matvec_rows),
                         "dtype": self.compute_dtype,
                     }
                 )
@@ -249,6 +252,27 @@ class Recorder:
 
     def memory_bytes(self, side: str) -> float:
         return float(sum(self.side_params[side].values()))
+
+
+_MATMULS = {aten.mm, aten.bmm, aten.addmm, aten.baddbmm, aten.linear, aten.matmul, aten.mv}
+
+
+def _matvec_rows(packet, args) -> float:
+    """Output rows of a matrix-vector product: a matmul-class op whose left operand has one row (a
+    decode-step projection, the LM head at one position, decode attention). 0 for a GEMM (m > 1)."""
+    if packet not in _MATMULS:
+        return 0.0
+    if packet in (aten.addmm, aten.baddbmm):
+        args = args[1:]
+    a, b = args[0], args[1]
+    if packet is aten.mv:
+        return float(a.shape[0])
+    if packet is aten.linear:  # x @ w.T, w is (n, k)
+        return float(b.shape[0]) if math.prod(a.shape[:-1]) == 1 else 0.0
+    if a.dim() < 2 or b.dim() < 2 or a.shape[-2] != 1:
+        return 0.0
+    batch = math.prod(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    return float(batch * b.shape[-1])
 
 
 def _composite_flops(func, args) -> float | None:

@@ -39,8 +39,10 @@ Model
   arrival gaps from their own seeded generators; the user mix is assigned by largest remainder
   and shuffled with the seed.
 
-A decode step of a user starts when its previous token is known on the device, as in
-netsim.simulate (for cloud-only and SPA the token's downlink is on that path).
+A decode step of a user is ready when its previous step's non-streamed work is done, as in
+netsim.simulate: where the trace streams the token (``Transfer.streamed``: cloud-only, SPA) the
+next step does not wait for the token's downlink, and token times are arrivals on the device (a
+request's slot is freed when its last token has arrived).
 
 Why not simpy here: the scheduler decides a whole batched launch at once, so the simulation needs
 one heap event per launch and one per request event, and users' walkers run between them with no
@@ -152,6 +154,7 @@ class _MPlan:
         "dependents",
         "roots",
         "columns",
+        "streamed",
         "keys",
         "cflops",
         "cother",
@@ -169,6 +172,7 @@ class _MPlan:
             plan.roots,
         )
         self.columns = plan.columns
+        self.streamed = plan.streamed
         self.keys: list[int] = [-1] * self.n
         self.cflops: list[list[float] | None] = [None] * self.n
         self.cother: list[list[float] | None] = [None] * self.n
@@ -214,7 +218,8 @@ class _User:
         self.ready = [t0] * plan.n
         self.heap = [(t0, i) for i in plan.roots]
         heapq.heapify(self.heap)
-        self.end_all = t0
+        self.end_all = t0  # end of the phase's non-streamed work: when the next phase may start
+        self.token = -1.0  # end of its streamed token transfer (none yet)
         self.ordinal = 0
 
     def resume(self, i: int, end: float) -> None:
@@ -239,12 +244,13 @@ class _User:
         while True:
             plan = self.plan
             heap, ready, pending = self.heap, self.ready, self.pending
-            lanes, nbytes, deps_of, durs, paths = (
+            lanes, nbytes, deps_of, durs, paths, streamed = (
                 plan.lanes,
                 plan.nbytes,
                 plan.dependents,
                 self.durs,
                 self.paths,
+                plan.streamed,
             )
             end_all = self.end_all
             while heap:
@@ -263,6 +269,10 @@ class _User:
                     self.dev_busy += d
                 else:
                     end = paths[lane].send(r, nbytes[i])
+                    if streamed[i]:  # the token on its way to the user: nothing waits for it
+                        if end > self.token:
+                            self.token = end
+                        continue
                 if end > end_all:
                     end_all = end
                 for j in deps_of[i]:
@@ -271,12 +281,13 @@ class _User:
                     pending[j] -= 1
                     if not pending[j]:
                         heappush(heap, (ready[j], j))
-            # phase over: its last step made a token known
+            # phase over: its token is known on the device when its streamed transfer (if any) ends
             req = self.req
-            req.token_times.append(end_all)
+            token = self.token if self.token >= 0.0 else end_all
+            req.token_times.append(token)
             self.phase_no += 1
             if self.phase_no >= self.eng.new_tokens:
-                self.eng.finished(self, end_all)
+                self.eng.finished(self, token)
                 return
             k = self.phase_no - 1
             self._begin(self.dec[req.variants[k]], k, end_all)

@@ -9,6 +9,13 @@ schedules the release at the step's end. Transfers are timed by the link's trans
 events of their own. So a step costs about one event, and a 1,000-token PrivateLoRA decode
 (~130,000 steps) replays in well under two seconds.
 
+Phases overlap where the trace allows it: a phase returns when the next one may start (the end of
+its last non-streamed step) and, separately, when its token is known on the device (the end of its
+streamed token transfer — ``Transfer.streamed`` — or of the whole phase when it has none). So a
+cloud that picks and embeds the token itself (cloud-only, SPA) computes the next token while the
+previous one travels down; token times are arrival times on the device, and the down path stays
+FIFO (the streamed token and the next step's down messages queue on it in order).
+
 Limitation (documented): if a compute node is busy when one of this user's steps is ready, the
 user's walker waits for it, so that user's later-ready steps on other lanes are released no
 earlier than that; with one user and a trace whose same-side steps do not overlap this never
@@ -26,6 +33,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from models.errors import SplitbenchError
 from models.trace import ExecutionTrace, PhaseTrace
 
 from .link import LinkSpec
@@ -109,6 +117,7 @@ class _Plan:
     dependents: list[list[int]]
     roots: list[int]
     durations: np.ndarray  # (n_steps, n_instances) compute seconds; 0 for transfers
+    streamed: list[bool]  # the step is a streamed token transfer: the next phase does not wait for it
 
     def __post_init__(self) -> None:
         # per-instance Python lists: indexing numpy scalars in the replay loop costs more than the step
@@ -141,16 +150,22 @@ class _Plan:
                     + (s.kv_bytes_per_ctx + act_slope) * contexts
                 )
                 tc = flops / (prof.peak_flops(s.dtype) * prof.compute_eff)
-                tm = mem / (prof.mem_bw_gbps * 1e9 * prof.mem_eff)
+                rows = getattr(s, "matvec_rows", 0.0) + getattr(s, "matvec_rows_per_ctx", 0.0) * contexts
+                tm = mem / (prof.mem_bw_gbps * 1e9 * prof.mem_eff) + rows * prof.matvec_row_ns * 1e-9
                 dur[i] = (np.maximum(tc, tm) + s.kernels * prof.kernel_overhead_us * 1e-6) * scale[s.side]
                 nbytes.append(0)
             else:
                 lanes.append(s.direction)
                 nbytes.append(int(s.payload_bytes))
         ndeps = [len(s.deps) for s in phase.steps]
-        return cls(
-            phase, lanes, labels, nbytes, ndeps, dependents, [i for i in range(n) if not ndeps[i]], dur
-        )
+        streamed = [s.kind == "transfer" and bool(getattr(s, "streamed", False)) for s in phase.steps]
+        for i, s in enumerate(phase.steps):
+            if streamed[i] and dependents[i]:
+                raise SplitbenchError(
+                    f"trace: streamed transfer {s.label!r} has dependent steps (nothing may wait for it)"
+                )
+        roots = [i for i in range(n) if not ndeps[i]]
+        return cls(phase, lanes, labels, nbytes, ndeps, dependents, roots, dur, streamed)
 
 
 class Session:
@@ -200,12 +215,12 @@ class Session:
         if self.start > self.env.now:
             yield self.env.timeout(self.start - self.env.now)
         t = self.start
-        t = yield from self._phase(pre, 0, t, decode=False)
-        self.timeline.token_times.append(t)
+        t, token = yield from self._phase(pre, 0, t, decode=False)
+        self.timeline.token_times.append(token)
         for k, name in enumerate(variants):
             plan, col = plans[name]
-            t = yield from self._phase(plan, col[k], t, decode=True)
-            self.timeline.token_times.append(t)
+            t, token = yield from self._phase(plan, col[k], t, decode=True)
+            self.timeline.token_times.append(token)
         tl = self.timeline
         up, down = self.paths["up"], self.paths["down"]
         tl.bytes = {
@@ -219,8 +234,12 @@ class Session:
         tl.messages = up.messages + down.messages
         tl.busy = dict(self.busy)
 
-    def _phase(self, plan: _Plan, col: int, t0: float, decode: bool) -> Generator[simpy.Event, Any, float]:
-        """Run one phase instance; return the time its last step ends."""
+    def _phase(
+        self, plan: _Plan, col: int, t0: float, decode: bool
+    ) -> Generator[simpy.Event, Any, tuple[float, float]]:
+        """Run one phase instance; return (when the next phase may start: the end of its last
+        non-streamed step, when its token is known on the device: the end of the streamed token
+        transfer, or the phase's end when it has none)."""
         env = self.env
         n = len(plan.lanes)
         pending = list(plan.ndeps)
@@ -229,6 +248,8 @@ class Session:
         heapq.heapify(heap)
         recs: list[Record] = []
         end_all = t0
+        token = -1.0
+        streamed = plan.streamed
         lanes, labels, durs, deps_of = plan.lanes, plan.labels, plan.columns[col], plan.dependents
         paths, nbytes = self.paths, plan.nbytes
         while heap:
@@ -254,7 +275,10 @@ class Session:
                 env.timeout(d).callbacks.append(lambda _e, req=req, res=res: res.release(req))
                 self.busy[lane] += d
             recs.append((lane, labels[i], start, end))
-            if end > end_all:
+            if streamed[i]:
+                if end > token:
+                    token = end
+            elif end > end_all:
                 end_all = end
             for j in deps_of[i]:
                 if end > ready[j]:
@@ -264,15 +288,13 @@ class Session:
                     heapq.heappush(heap, (ready[j], j))
         self.timeline.phases.append(recs)
         self.timeline.phase_starts.append(t0)
-        return end_all
+        return end_all, (token if token >= 0.0 else end_all)
 
 
 def simulate(
     trace: ExecutionTrace, link: LinkSpec, device: Profile, cloud: Profile, new_tokens: int, seed: int = 0
 ) -> Timeline:
     """Replay ``trace`` for one request generating ``new_tokens`` tokens; see the module docstring."""
-    from models.errors import SplitbenchError
-
     if not isinstance(new_tokens, int) or new_tokens < 1:
         raise SplitbenchError(f"new_tokens: must be an integer >= 1, got {new_tokens!r}")
     link = link.validate()

@@ -300,146 +300,155 @@ class TcpPath(Path):
         now = max(t0, self.sender_free)
         self.last_start = now
         npk = self.packets(nbytes)
-        last_size = nbytes - (npk - 1) * self.mss
-        owner = self.messages
-        if not self.retx and not self.undetected and npk <= self.limit - self.inflight:
-            q = self.queue
-            while q and q[0] <= now:
-                q.popleft()
-            if len(q) + npk <= self.link.queue_pkts:
-                done, lost = self._send_window(now, nbytes, npk, last_size, owner)
-                if not lost:
-                    self.sender_free = now
-                    return done
-                return self._send_loop(now, npk, last_size, owner, npk, lost, done)
-        return self._send_loop(now, npk, last_size, owner, 0, npk, 0.0)
+        self.wire_bytes += nbytes + npk * self.hdr  # first copies; retransmissions are added as sent
+        return self._send_loop(now, npk, nbytes - (npk - 1) * self.mss)
 
-    def _send_loop(
-        self, now: float, npk: int, last_size: int, owner: int, sent_new: int, remaining: int, done: float
-    ) -> float:
-        """The general sender: window-limited sending, drops, loss recovery and timeouts.
+    def _send_loop(self, now: float, npk: int, last_size: int) -> float:
+        """Send one message's ``npk`` packets; return when the last of them has arrived.
 
-        ``sent_new`` of the message's ``npk`` packets are already out; ``remaining`` of them have
-        not been delivered yet; ``done`` is the latest arrival among those that have.
+        Each turn either offers one packet to the bottleneck (a retransmission first, else the next
+        new packet) if the window has room, or processes the earliest pending event. This is
+        _transmit/_serialize/_lost/_arrive/_push/_on_ack inlined on local variables: the per-packet
+        walk is the model's hot loop (a 100-user run offers millions of packets), and attribute
+        access and calls dominated it. Loss detection and timeouts, which are rare, go through
+        _next_event/_on_loss with the state written back first. Random draws happen in the same
+        order as there (loss, then jitter if delivered).
         """
+        mss, hdr, ow, delack, bps, cap = self.mss, self.hdr, self.one_way, self.delack, self._bps, self.cap
+        qmax, min_rto, rwnd = self.link.queue_pkts, self.min_rto, self.rwnd
+        q, events, und, retx = self.queue, self.events, self.undetected, self.retx
+        jitter, reorder, p_gb, p_bg, rnd = (
+            self.jitter,
+            self.link.reorder,
+            self.p_gb,
+            self.p_bg,
+            self.rng.random,
+        )
+        lambd = 1.0 / jitter if jitter else 0.0
+        log, heappush, heappop = math.log, heapq.heappush, heapq.heappop
+        owner = self.messages
+        cwnd, ssthresh, limit, inflight = self.cwnd, self.ssthresh, self.limit, self.inflight
+        srtt, rttvar, rto, last_ack = self.srtt, self.rttvar, self.rto, self.last_ack
+        used, last_arr, pa, tie, bad, seq = (
+            self.used,
+            self.last_arrival,
+            self.pending_ack,
+            self._tie,
+            self.bad,
+            self.next_seq,
+        )
+        acked = False  # an ACK was applied: backoff goes back to 1
+        sent_new, remaining, done, last = 0, npk, 0.0, npk - 1
+        t_now, pos_now = -1.0, 0.0  # capacity position at ``now``, cached
         while remaining:
-            if (self.retx or sent_new < npk) and self.inflight < self.limit:
-                if self.retx:
-                    seq, size, own = self.retx.popleft()
-                    self.retx_bytes += size + self.hdr
-                    fresh = False
+            if inflight < limit and (retx or sent_new < npk):
+                if retx:
+                    p, size, own = retx.popleft()
+                    self.retx_bytes += size + hdr
+                    self.wire_bytes += size + hdr
+                    sent = -1.0
                 else:
-                    seq, size, own = self.next_seq, (self.mss if sent_new < npk - 1 else last_size), owner
-                    self.next_seq += 1
+                    p, size, own = seq, (mss if sent_new < last else last_size), owner
+                    seq += 1
                     sent_new += 1
-                    fresh = True
-                self.inflight += 1
-                arr = self._transmit(now, seq, size)
-                if arr is None:
-                    self.undetected.append([seq, now, size, 0, own])
+                    sent = now
+                inflight += 1
+                # _transmit: drop-tail queue, then the bottleneck, then random loss
+                while q and q[0] <= now:
+                    q.popleft()
+                if len(q) >= qmax:
+                    und.append([p, now, size, 0, own])
                     continue
+                if now != t_now:
+                    t_now, pos_now = now, (now * bps if bps else cap.position_at(now))
+                used = (used if used > pos_now else pos_now) + (size + hdr)
+                dep = used / bps if bps else cap.time_of(used)
+                q.append(dep)
+                if p_gb:  # Gilbert-Elliott, as _lost
+                    if bad:
+                        if rnd() < p_bg:
+                            bad = False
+                    elif rnd() < p_gb:
+                        bad = True
+                    if bad:
+                        und.append([p, now, size, 0, own])
+                        continue
+                arr = dep + ow  # _arrive
+                if jitter:  # random.expovariate(lambd), same arithmetic
+                    arr += -log(1.0 - rnd()) / lambd
+                if not reorder:
+                    arr = max(arr, last_arr)
+                last_arr = max(last_arr, arr)
                 if own == owner:
                     remaining -= 1
                     if arr > done:
                         done = arr
-                ack_t = arr + self.one_way
-                for u in self.undetected:
-                    if u[0] < seq:
-                        u[3] += 1
-                        if u[3] == 3:
-                            self._push(ack_t, LOSS, u[0])
-                pa = self.pending_ack
-                if pa is not None and arr - pa[0] < self.delack:
-                    self.pending_ack = None
-                    self._push(ack_t, ACK, 2, now if fresh else -1.0)
+                ack_t = arr + ow
+                if und:  # later deliveries count as duplicate ACKs for earlier losses
+                    for u in und:
+                        if u[0] < p:
+                            u[3] += 1
+                            if u[3] == 3:
+                                tie += 1
+                                heappush(events, (ack_t, tie, LOSS, u[0], -1.0))
+                if pa is not None and arr - pa[0] < delack:  # second segment: ACK now
+                    tie += 1
+                    heappush(events, (ack_t, tie, ACK, 2, sent))
+                    pa = None
                 else:
-                    if pa is not None:
-                        self._push(pa[0] + self.delack + self.one_way, ACK, 1, pa[1])
-                    self.pending_ack = (arr, now if fresh else -1.0)
-            else:
+                    if pa is not None:  # the previous one's delayed-ACK timer had fired
+                        tie += 1
+                        heappush(events, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
+                    pa = (arr, sent)
+                continue
+            # the earliest event, as _next_event: a due delayed ACK wins a tie with the heap
+            if pa is not None and (not events or pa[0] + delack + ow <= events[0][0]):
+                t, n, sent = pa[0] + delack + ow, 1, pa[1]
+                pa = None
+            elif events and events[0][2] == ACK:
+                t, _, _, n, sent = heappop(events)
+            else:  # a loss report or a retransmission timeout: the general handlers, on synced state
+                self.cwnd, self.ssthresh, self.limit, self.inflight = cwnd, ssthresh, limit, inflight
+                self.srtt, self.rttvar, self.rto, self.last_ack = srtt, rttvar, rto, last_ack
+                self.pending_ack, self.next_seq = pa, seq
+                if acked:
+                    self.backoff, acked = 1.0, False
                 t = self._next_event()
+                cwnd, ssthresh, limit, inflight = self.cwnd, self.ssthresh, self.limit, self.inflight
+                last_ack, pa = self.last_ack, self.pending_ack
                 if t > now:
                     now = t
+                continue
+            # _on_ack
+            inflight -= n
+            last_ack = t
+            acked = True
+            if sent >= 0:
+                r = t - sent
+                rttvar = 0.75 * rttvar + 0.25 * abs(srtt - r)
+                srtt = 0.875 * srtt + 0.125 * r
+                rto = max(min_rto, srtt + 4 * rttvar)
+            if cwnd < ssthresh:  # one segment per ACK, as ns-3's TcpNewReno (no byte counting)
+                cwnd = min(cwnd + 1.0, max(ssthresh, cwnd))
+            else:
+                cwnd += 1.0 / cwnd
+            limit = min(cwnd, rwnd)
+            if t > now:
+                now = t
+        self.cwnd, self.ssthresh, self.limit, self.inflight = cwnd, ssthresh, limit, inflight
+        self.srtt, self.rttvar, self.rto, self.last_ack = srtt, rttvar, rto, last_ack
+        self.used, self.last_arrival, self.pending_ack, self._tie, self.bad, self.next_seq = (
+            used,
+            last_arr,
+            pa,
+            tie,
+            bad,
+            seq,
+        )
+        if acked:
+            self.backoff = 1.0
         self.sender_free = now
         return done
-
-    def _send_window(
-        self, now: float, nbytes: int, npk: int, last_size: int, owner: int
-    ) -> tuple[float, int]:
-        """Send a whole message that fits in the open window into a queue with room for all of it.
-
-        The common case (a message of a few packets on an established connection): no packet can
-        be dropped at the queue or wait for the window, so the packets leave back to back at
-        ``now``. Per packet this is _transmit/_serialize/_lost/_arrive and the ACK bookkeeping of
-        _send_loop, inlined on local variables, drawing from the RNG in the same order (loss, then
-        jitter if delivered) with the same arithmetic, so results are identical to the general
-        loop. A packet lost at random is recorded as undetected, exactly as there; the caller then
-        finishes the message in _send_loop. Returns (latest arrival among delivered packets, number
-        of this message's packets lost).
-        """
-        bps, used, ow, hdr, mss, delack = self._bps, self.used, self.one_way, self.hdr, self.mss, self.delack
-        cap = self.cap
-        q, pa, last_arr = self.queue, self.pending_ack, self.last_arrival
-        events, tie, und = self.events, self._tie, self.undetected
-        heappush = heapq.heappush
-        jitter, reorder = self.jitter, self.link.reorder
-        lambd = 1.0 / jitter if jitter else 0.0
-        p_gb, p_bg, bad = self.p_gb, self.p_bg, self.bad
-        rnd = self.rng.random
-        log = math.log
-        t_bytes = now * bps if bps else cap.position_at(now)
-        seq = self.next_seq
-        done = 0.0
-        lost = 0
-        last = npk - 1
-        for k in range(npk):
-            while q and q[0] <= now:  # as _transmit (a departure can round, or fall on a trace tick, to now)
-                q.popleft()
-            used = (used if used > t_bytes else t_bytes) + ((mss if k < last else last_size) + hdr)
-            dep = used / bps if bps else cap.time_of(used)
-            q.append(dep)
-            if p_gb:  # Gilbert-Elliott, as _lost
-                if bad:
-                    if rnd() < p_bg:
-                        bad = False
-                elif rnd() < p_gb:
-                    bad = True
-                if bad:
-                    und.append([seq, now, mss if k < last else last_size, 0, owner])
-                    seq += 1
-                    lost += 1
-                    continue
-            arr = dep + ow
-            if jitter:  # random.expovariate(lambd), same arithmetic
-                arr += -log(1.0 - rnd()) / lambd
-            if not reorder:
-                arr = max(arr, last_arr)
-            last_arr = max(last_arr, arr)
-            if arr > done:
-                done = arr
-            ack_t = arr + ow
-            if und:
-                for u in und:
-                    if u[0] < seq:
-                        u[3] += 1
-                        if u[3] == 3:
-                            tie += 1
-                            heappush(events, (ack_t, tie, LOSS, u[0], -1.0))
-            if pa is not None and arr - pa[0] < delack:
-                tie += 1
-                heappush(events, (ack_t, tie, ACK, 2, now))
-                pa = None
-            else:
-                if pa is not None:
-                    tie += 1
-                    heappush(events, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
-                pa = (arr, now)
-            seq += 1
-        self.used, self.pending_ack, self.last_arrival, self._tie, self.bad = used, pa, last_arr, tie, bad
-        self.inflight += npk
-        self.next_seq = seq
-        self.wire_bytes += nbytes + npk * hdr
-        return done, lost
 
     def handshake_s(self) -> float:
         """SYN up, SYN-ACK down; the client's ACK rides on the first data segment."""

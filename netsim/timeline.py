@@ -1,5 +1,9 @@
 """Timeline: what a replay produced — every step's start and end, every token's time — and the
-metrics derived from it. Times are seconds from the first request byte (after the handshake)."""
+metrics derived from it. Times are seconds from the first request byte (after the handshake).
+
+Token times are arrival times on the device. A phase *starts* when the previous one's non-streamed
+work is done, which for paradigms that stream tokens (cloud-only, SPA) is before the previous token
+has reached the device: a streamed token's down transfer overlaps the next step's cloud compute."""
 
 from __future__ import annotations
 
@@ -15,8 +19,8 @@ class Timeline:
     prompt_tokens: int
     handshake_s: float
     phases: list[list[Record]] = field(default_factory=list)  # [prefill, decode 1, decode 2, ...]
-    phase_starts: list[float] = field(default_factory=list)
-    token_times: list[float] = field(default_factory=list)  # token k known at token_times[k-1]
+    phase_starts: list[float] = field(default_factory=list)  # when each phase may start
+    token_times: list[float] = field(default_factory=list)  # token k reaches the device at token_times[k-1]
     bytes: dict[str, int] = field(default_factory=dict)  # up/down payload and wire, decode payload
     messages: int = 0
     busy: dict[str, float] = field(default_factory=dict)  # device / cloud compute seconds
@@ -31,7 +35,8 @@ class Timeline:
         return [t[0], *(b - a for a, b in zip(t, t[1:], strict=False))] if t else []
 
     def decode_step_events(self, index: int = 0) -> list[dict[str, Any]]:
-        """Steps of decode step ``index`` (0 = the step producing token 2), times relative to its start."""
+        """Steps of decode step ``index`` (0 = the step producing token 2), times relative to its start
+        (when the previous step's non-streamed work ended), including its own streamed token down."""
         n = len(self.phases) - 1
         if not 0 <= index < n:
             raise IndexError(f"decode step {index} out of range (0..{n - 1})")

@@ -71,7 +71,10 @@ def test_spa_gate_open_closed_form(down_proj, width):
     assert o.up_bytes() == msg(4096)
     assert c.down_bytes() == TOKEN and c.up_bytes() == 0
     assert tr.gate_rate == 1.0 and tr.data_leaving_device == "tokens"
-    assert o.round_trips() == 2 and c.round_trips() == 1
+    # The token down is streamed (the next step starts with the cloud's embedding), so no step waits
+    # on it: gate open = hidden states down + side output up = 1 round trip; gate closed = 0 (it
+    # was 2 and 1 while the trace chained every step after the token's arrival on the device).
+    assert o.round_trips() == 1 and c.round_trips() == 0
     # overlap: some hidden-state transfer does not wait for the next cloud layer, and the next
     # cloud layer does not wait for it
     steps = {s.id: s for s in o.steps}
@@ -166,4 +169,43 @@ def test_round_trips_definition():
     assert PhaseTrace("decode", 1, 0, (c(0), t(1, "down", (0,)))).round_trips() == 1
     # two parallel downs are one crossing
     assert PhaseTrace("decode", 1, 0, (t(0, "down"), t(1, "down"), t(2, "up", (0, 1)))).round_trips() == 1
+    # a streamed token is not waited on: it is no crossing
+    tok = lambda i, deps: Transfer(i, "down", 10, "token down", deps, streamed=True)  # noqa: E731
+    assert PhaseTrace("decode", 1, 0, (c(0), tok(1, (0,)))).round_trips() == 0
+    assert PhaseTrace("decode", 1, 0, (*ph.steps, c(5, (4,)), tok(6, (5,)))).round_trips() == 2
     assert math.isclose(ph.up_bytes(), 20)
+
+
+def _streamed(phase) -> list[str]:
+    return [s.label for s in phase.steps if s.kind == "transfer" and s.streamed]
+
+
+@pytest.mark.parametrize(
+    "method,decode_rts,streams",
+    [
+        # the next step starts on the cloud: the token is streamed, nothing waits for it
+        ("cloud-only", {"default": 0}, True),
+        ("spa", {"gate_open": 1, "gate_closed": 0}, True),
+        ({"name": "lora-split", "layers": [0, 2], "head_on_device": False}, {"default": 2}, True),
+        # the next step starts on the device: every down message is waited on
+        ("device-only", {"default": 0}, False),
+        ({"name": "privatelora", "layers": [1]}, {"default": 2}, False),  # emb up, (down, up), hidden down
+        ({"name": "layer-split", "device_layers": 2}, {"default": 1}, False),  # hidden up, token down
+        ({"name": "lora-split", "layers": [0, 2], "head_on_device": True}, {"default": 3}, False),
+    ],
+)
+def test_streamed_token_and_round_trips_per_paradigm(method, decode_rts, streams):
+    tr = build_trace("tiny", method, 4)
+    assert {k: v.round_trips() for k, v in tr.decode.items()} == decode_rts
+    for ph in [tr.prefill, *tr.decode.values()]:
+        assert _streamed(ph) == (["token down"] if streams else [])
+        # nothing in the phase waits for a streamed transfer
+        ids = {s.id for s in ph.steps if s.kind == "transfer" and s.streamed}
+        assert not any(ids & set(s.deps) for s in ph.steps)
+    # the flag survives serialisation, and a trace written before it existed still loads
+    assert ExecutionTrace.from_json(tr.to_json()) == tr
+    old = tr.to_dict()
+    for ph in [old["prefill"], *old["decode"].values()]:
+        for st in ph["steps"]:
+            st.pop("streamed", None)
+    assert _streamed(ExecutionTrace.from_dict(old).prefill) == []

@@ -3,6 +3,7 @@ measured-throughput override, feasibility and a shared cloud node."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import pytest
@@ -10,6 +11,7 @@ import simpy
 
 from models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
 from netsim import NETWORK_PRESETS, PROFILE_PRESETS, ComputeNode, LinkSpec, Session, feasible, simulate
+from netsim.replay import measured_scale
 from tests.netsim_helpers import privatelora_like
 
 DEV, CLOUD = PROFILE_PRESETS["iphone15-pro"], PROFILE_PRESETS["h100-sxm"]  # no measured figures for llama2
@@ -199,3 +201,113 @@ def test_cloud_node_is_shared_between_users() -> None:
     assert all(b[0] >= a[1] - 1e-12 for a, b in zip(cloud_steps, cloud_steps[1:], strict=False))
     for u in users:
         assert u.timeline.metrics()["cloud_busy_s"] == pytest.approx(single.metrics()["cloud_busy_s"])
+
+
+# ----- streamed tokens: the cloud does not wait for a token to reach the device -----------------
+
+
+def _cloud_compute(phase: PhaseTrace, ctx: int, scale: float) -> float:
+    """Hand formula: the phase's cloud compute at context ``ctx`` (roofline, times the measured scale)."""
+    return scale * sum(
+        CLOUD.step_time(
+            s.flops_at(ctx),
+            s.memory_bytes_at(ctx),
+            s.kernels,
+            s.dtype,
+            getattr(s, "matvec_rows", 0.0) + getattr(s, "matvec_rows_per_ctx", 0.0) * ctx,
+        )
+        for s in phase.steps
+        if s.kind == "compute"
+    )
+
+
+def _unstreamed(tr: ExecutionTrace) -> ExecutionTrace:
+    """The same trace with every streamed flag cleared: the old, fully chained semantics."""
+
+    def clear(ph: PhaseTrace) -> PhaseTrace:
+        steps = tuple(dataclasses.replace(s, streamed=False) if s.kind == "transfer" else s for s in ph.steps)
+        return dataclasses.replace(ph, steps=steps)
+
+    return dataclasses.replace(
+        tr, prefill=clear(tr.prefill), decode={k: clear(v) for k, v in tr.decode.items()}
+    )
+
+
+@pytest.mark.parametrize("down_mbps", [40.0, 0.002])
+def test_cloud_only_streams_tokens_closed_form(down_mbps: float) -> None:
+    from models import build_trace
+
+    tr = build_trace("llama2-7b", "cloud-only", 64)
+    rtt, up_mbps, n = 120.0, 10.0, 12
+    link = LinkSpec(up_mbps, down_mbps, rtt, transport="ideal")
+    tl = simulate(tr, link, DEV, CLOUD, new_tokens=n)
+    (prompt_up,) = [s for s in tr.prefill.steps if s.kind == "transfer" and s.direction == "up"]
+    (token,) = [s for s in tr.decode["default"].steps if s.kind == "transfer"]
+    assert token.streamed and token.payload_bytes < 64  # a token id, a few bytes
+    R = rtt / 1000
+    up = prompt_up.payload_bytes * 8 / (up_mbps * 1e6)
+    down = token.payload_bytes * 8 / (down_mbps * 1e6)
+    scale = measured_scale(tr, CLOUD, "cloud")
+    pre = _cloud_compute(tr.prefill, 0, 1.0)
+    C = [_cloud_compute(tr.decode["default"], tr.prompt_tokens + k - 1, scale) for k in range(1, n)]
+    m = tl.metrics()
+    # TTFT = up(prompt) + RTT + prefill compute + down(token)
+    assert m["ttft_s"] == pytest.approx(up + R + pre + down, rel=1e-9)
+    if down <= min(C):
+        # the downlink keeps up: tokens arrive spaced by the cloud's compute, not by the RTT
+        for lat, c in zip(tl.token_latencies()[1:], C, strict=True):
+            assert lat == pytest.approx(c, rel=1e-9)
+        assert m["tpot_s"] == pytest.approx(sum(C) / (n - 1), rel=1e-9)
+        assert m["tpot_s"] < R / 4
+    else:
+        # a downlink slower than the cloud: tokens queue FIFO on it and arrive one serialisation apart
+        assert down > 2 * max(C)
+        assert m["tpot_s"] == pytest.approx(down, rel=1e-9)
+    assert m["e2e_s"] == tl.token_times[-1]
+    # one representative decode step: the cloud's compute from 0, then its own token down
+    ev = {e["lane"]: e for e in tl.decode_step_events(3)}
+    assert set(ev) == {"cloud", "down"} and ev["cloud"]["start"] == 0.0
+    assert ev["down"]["end"] == pytest.approx(tl.token_times[4] - tl.phase_starts[4], rel=1e-9)
+    # the old chaining (each step waits for the token's arrival) would pay the RTT on every token
+    chained = simulate(_unstreamed(tr), link, DEV, CLOUD, new_tokens=n).metrics()
+    assert chained["ttft_s"] == pytest.approx(m["ttft_s"], rel=1e-12)
+    assert chained["tpot_s"] == pytest.approx(sum(C) / (n - 1) + down + R / 2, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "privatelora",
+        {"name": "device-only", "weight_bits": 4},
+        {"name": "layer-split", "device_layers": 4},
+        {"name": "lora-split", "layers": "lora-s", "head_on_device": True},
+    ],
+)
+def test_device_started_steps_stay_chained(method) -> None:
+    """Where the next step starts on the device, nothing is streamed: each decode step starts when
+    the previous token is known on the device, exactly as before streamed transfers existed."""
+    from models import build_trace
+
+    tr = build_trace("llama2-7b", method, 32)
+    phases = [tr.prefill, *tr.decode.values()]
+    assert not any(s.kind == "transfer" and s.streamed for p in phases for s in p.steps)
+    link = NETWORK_PRESETS["4g"]
+    tl = simulate(tr, link, DEV, CLOUD, new_tokens=6, seed=2)
+    for k in range(5):
+        assert tl.phase_starts[k + 1] == tl.token_times[k]
+        assert tl.token_times[k] == max(r[3] for r in tl.phases[k])
+    assert tl.token_times[-1] == max(r[3] for r in tl.phases[-1])
+
+
+@pytest.mark.parametrize("gate", ["always", "never"])
+def test_spa_next_step_does_not_wait_for_the_token(gate: str) -> None:
+    from models import build_trace
+
+    tr = build_trace("llama2-7b", {"name": "spa", "gate": gate}, 32)
+    link = NETWORK_PRESETS["4g"]
+    tl = simulate(tr, link, DEV, CLOUD, new_tokens=6, seed=2)
+    for k in range(5):
+        (tok,) = [r for r in tl.phases[k] if r[1] == "token down"]
+        assert tl.token_times[k] == tok[3]
+        # the next step starts when the LM head is done, before the token reaches the device
+        assert tl.phase_starts[k + 1] == tok[2] < tok[3]
