@@ -5,7 +5,9 @@ must replay in about a second. Each message is therefore timed here, outside the
 tight per-packet walk that needs no scheduler: the bottleneck is FIFO, so departures follow from the
 link's byte-space position (see capacity.py), arrivals add propagation (and jitter), and ACKs come
 back in order, so the sender's window is advanced from a small heap of pending ACK times. The simpy
-replay then waits once per message for the time this returns.
+replay then waits once per message for the time this returns. The walk is written on local
+variables (TcpPath.send for a message that fits in the open window, _send_loop for the rest): a
+100-user multi-user run offers millions of packets, and per-packet method calls dominated it.
 
 TCP model (NewReno-like, as in ns-3 3.44's TcpNewReno with SACK-style recovery):
 - initial window ``init_cwnd_pkts``; slow start grows cwnd by one segment per ACK (ns-3 does not
@@ -143,12 +145,14 @@ class TcpPath(Path):
         self.p_gb = p / (b * (1 - p)) if p > 0 else 0.0
         self.bad = False
         self.limit = min(self.cwnd, float(self.rwnd))
+        # uniform draws of self.rng, fetched ahead in blocks and consumed strictly in order: the
+        # same numbers in the same order as calling rng.random() per packet, but a message can
+        # take its packets' draws as one slice
+        self._u: list[float] = []
+        self._j = 0
+        self._draws_per_pkt = (self.p_gb > 0) + (self.jitter > 0)
 
     # ------------------------------------------------------------------ events
-    def _push(self, t: float, kind: int, val: int, sent: float = -1.0) -> None:
-        self._tie += 1
-        heapq.heappush(self.events, (t, self._tie, kind, val, sent))
-
     def _on_ack(self, t: float, n: int, sent: float) -> None:
         self.inflight -= n
         self.last_ack = t
@@ -207,30 +211,11 @@ class TcpPath(Path):
         return t
 
     # ------------------------------------------------------------------ sending
-    def _lost(self) -> bool:
-        if self.p_gb == 0.0:
-            return False
-        if self.bad:
-            if self.rng.random() < self.p_bg:
-                self.bad = False
-        elif self.rng.random() < self.p_gb:
-            self.bad = True
-        return self.bad
-
-    def _transmit(self, now: float, seq: int, size: int) -> float | None:
-        """Offer one packet to the bottleneck at ``now``; return its arrival time, None if lost."""
-        wire = size + self.hdr
-        self.wire_bytes += wire
-        q = self.queue
-        while q and q[0] <= now:
-            q.popleft()
-        if len(q) >= self.link.queue_pkts:
-            return None  # drop-tail
-        dep = self._serialize(now, wire)
-        q.append(dep)
-        if self._lost():
-            return None
-        return self._arrive(dep)
+    def _fill(self, need: int) -> None:
+        """Make at least ``need`` unconsumed draws available (in stream order)."""
+        rnd = self.rng.random
+        self._u = self._u[self._j :] + [rnd() for _ in range(max(need, 1024))]
+        self._j = 0
 
     def _catch_up(self, t0: float) -> None:
         """Process every ACK, delayed ACK and loss report due by ``t0``, earliest first.
@@ -285,45 +270,141 @@ class TcpPath(Path):
                 continue
             return
 
-    def _send(self, t0: float, nbytes: int) -> float:
+    def send(self, t0: float, nbytes: int) -> float:
+        """Hand ``nbytes`` to the transport at ``t0``; return when the last byte has arrived.
+
+        The common case is handled here, in one tight loop: a message of a few packets that fits
+        in the open window and in the queue, on a constant-rate link, with no loss pending. Its
+        packets leave back to back at ``now``; per packet: serialisation, the loss draw, the
+        jitter draw, the in-order arrival and the delayed-ACK pairing (_send_loop's arithmetic
+        and draws, in the same order, so the result is identical). If a packet is lost at random
+        the message is finished by _send_loop, which handles recovery; it also handles every
+        other case (window or queue full, retransmissions pending, capacity traces).
+        """
+        if nbytes <= 0:  # an empty message is not sent: it "arrives" when it is handed over
+            self.last_start = t0
+            return t0
         self.messages += 1
         self.payload_bytes += nbytes
-        self._catch_up(t0)  # everything that happened before t0
+        ev, pa = self.events, self.pending_ack
+        if (ev and ev[0][0] <= t0) or (pa is not None and pa[0] + self.delack + self.one_way <= t0):
+            self._catch_up(t0)  # everything that happened before t0
+            pa = self.pending_ack
+        inflight = self.inflight
         if (
-            self.link.idle_restart
-            and self.inflight == 0
+            inflight == 0
+            and self.link.idle_restart
             and not self.undetected
             and t0 - max(self.last_ack, self.sender_free) > self.rto
         ):
             self.cwnd = min(self.cwnd, self.iw)
             self.limit = min(self.cwnd, self.rwnd)
-        now = max(t0, self.sender_free)
+        now = self.sender_free
+        if t0 >= now:
+            now = t0
         self.last_start = now
-        npk = self.packets(nbytes)
-        self.wire_bytes += nbytes + npk * self.hdr  # first copies; retransmissions are added as sent
-        return self._send_loop(now, npk, nbytes - (npk - 1) * self.mss)
+        mss, hdr, bps = self.mss, self.hdr, self._bps
+        npk = -(-nbytes // mss)
+        last_size = nbytes - (npk - 1) * mss
+        self.wire_bytes += nbytes + npk * hdr  # first copies; retransmissions are added as sent
+        if not bps or self.retx or self.undetected or self.bad or npk > self.limit - inflight:
+            return self._send_loop(now, npk, last_size, 0, npk, 0.0)
+        q = self.queue
+        while q and q[0] <= now:
+            q.popleft()
+        if len(q) + npk > self.link.queue_pkts:
+            return self._send_loop(now, npk, last_size, 0, npk, 0.0)
+        j, need = self._j, self._draws_per_pkt * npk
+        if j + need > len(self._u):
+            self._fill(need)
+            j = 0
+        buf, p_gb, jitter = self._u, self.p_gb, self.jitter
+        p_bg, lambd = self.p_bg, (1.0 / jitter if jitter else 0.0)
+        ow, delack, reorder, log = self.one_way, self.delack, self.link.reorder, math.log
+        events, tie, und, heappush = ev, self._tie, self.undetected, heapq.heappush
+        owner, seq = self.messages, self.next_seq
+        used = self.used
+        tb = now * bps
+        if tb > used:
+            used = tb
+        last_arr, done, bad, lost, w, last = self.last_arrival, 0.0, False, 0, mss + hdr, npk - 1
+        for k in range(npk):
+            used += w if k < last else last_size + hdr
+            dep = used / bps
+            q.append(dep)
+            if p_gb:  # Gilbert-Elliott: leave the bad state with p_bg, enter it with p_gb
+                x = buf[j]
+                j += 1
+                if bad:
+                    if x < p_bg:
+                        bad = False
+                elif x < p_gb:
+                    bad = True
+                if bad:
+                    und.append([seq, now, mss if k < last else last_size, 0, owner])
+                    seq += 1
+                    lost += 1
+                    continue
+            arr = dep + ow
+            if jitter:  # random.expovariate(lambd), same arithmetic
+                arr += -log(1.0 - buf[j]) / lambd
+                j += 1
+            if arr > last_arr:
+                last_arr = arr
+            elif not reorder:
+                arr = last_arr
+            if arr > done:
+                done = arr
+            if und:  # later deliveries count as duplicate ACKs for this message's losses
+                for u in und:
+                    if u[0] < seq:
+                        u[3] += 1
+                        if u[3] == 3:
+                            tie += 1
+                            heappush(events, (arr + ow, tie, LOSS, u[0], -1.0))
+            if pa is not None and arr - pa[0] < delack:  # second segment: ACK now
+                tie += 1
+                heappush(events, (arr + ow, tie, ACK, 2, now))
+                pa = None
+            else:
+                if pa is not None:  # the previous one's delayed-ACK timer had fired
+                    tie += 1
+                    heappush(events, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
+                pa = (arr, now)
+            seq += 1
+        while q[0] <= now and len(q) > 1:  # _send_loop pops the queue before each packet
+            q.popleft()
+        self.used, self.last_arrival, self.pending_ack, self._tie, self.bad = used, last_arr, pa, tie, bad
+        self._j = j
+        self.inflight = inflight + npk
+        self.next_seq = seq
+        if lost:
+            return self._send_loop(now, npk, last_size, npk, lost, done)
+        self.sender_free = now
+        return done
 
-    def _send_loop(self, now: float, npk: int, last_size: int) -> float:
+    def _send_loop(
+        self, now: float, npk: int, last_size: int, sent_new: int, remaining: int, done: float
+    ) -> float:
         """Send one message's ``npk`` packets; return when the last of them has arrived.
 
+        ``sent_new`` of them are already out, ``remaining`` not yet delivered; ``done`` is the
+        latest arrival among those delivered (send() hands over after a random loss).
+
         Each turn either offers one packet to the bottleneck (a retransmission first, else the next
-        new packet) if the window has room, or processes the earliest pending event. This is
-        _transmit/_serialize/_lost/_arrive/_push/_on_ack inlined on local variables: the per-packet
-        walk is the model's hot loop (a 100-user run offers millions of packets), and attribute
-        access and calls dominated it. Loss detection and timeouts, which are rare, go through
-        _next_event/_on_loss with the state written back first. Random draws happen in the same
-        order as there (loss, then jitter if delivered).
+        new packet) if the window has room, or processes the earliest pending event. Per packet:
+        drop-tail queue, serialisation at the bottleneck (Path._serialize), Gilbert-Elliott loss,
+        propagation plus jitter (Path._arrive), delayed-ACK pairing; per ACK: _on_ack. All inlined
+        on local variables, because this walk is the model's hot loop (a 100-user run offers
+        millions of packets) and attribute access and calls dominated it. Loss detection and
+        timeouts, which are rare, go through _next_event/_on_loss with the state written back
+        first. Each packet draws its loss, then (if delivered) its jitter, from the path's stream.
         """
         mss, hdr, ow, delack, bps, cap = self.mss, self.hdr, self.one_way, self.delack, self._bps, self.cap
         qmax, min_rto, rwnd = self.link.queue_pkts, self.min_rto, self.rwnd
         q, events, und, retx = self.queue, self.events, self.undetected, self.retx
-        jitter, reorder, p_gb, p_bg, rnd = (
-            self.jitter,
-            self.link.reorder,
-            self.p_gb,
-            self.p_bg,
-            self.rng.random,
-        )
+        jitter, reorder, p_gb, p_bg = self.jitter, self.link.reorder, self.p_gb, self.p_bg
+        buf, j = self._u, self._j
         lambd = 1.0 / jitter if jitter else 0.0
         log, heappush, heappop = math.log, heapq.heappush, heapq.heappop
         owner = self.messages
@@ -338,7 +419,7 @@ class TcpPath(Path):
             self.next_seq,
         )
         acked = False  # an ACK was applied: backoff goes back to 1
-        sent_new, remaining, done, last = 0, npk, 0.0, npk - 1
+        last = npk - 1
         t_now, pos_now = -1.0, 0.0  # capacity position at ``now``, cached
         while remaining:
             if inflight < limit and (retx or sent_new < npk):
@@ -364,18 +445,25 @@ class TcpPath(Path):
                 used = (used if used > pos_now else pos_now) + (size + hdr)
                 dep = used / bps if bps else cap.time_of(used)
                 q.append(dep)
-                if p_gb:  # Gilbert-Elliott, as _lost
+                if j + 2 > len(buf):
+                    self._j = j
+                    self._fill(2)
+                    buf, j = self._u, 0
+                if p_gb:  # Gilbert-Elliott: leave the bad state with p_bg, enter it with p_gb
+                    x = buf[j]
+                    j += 1
                     if bad:
-                        if rnd() < p_bg:
+                        if x < p_bg:
                             bad = False
-                    elif rnd() < p_gb:
+                    elif x < p_gb:
                         bad = True
                     if bad:
                         und.append([p, now, size, 0, own])
                         continue
                 arr = dep + ow  # _arrive
                 if jitter:  # random.expovariate(lambd), same arithmetic
-                    arr += -log(1.0 - rnd()) / lambd
+                    arr += -log(1.0 - buf[j]) / lambd
+                    j += 1
                 if not reorder:
                     arr = max(arr, last_arr)
                 last_arr = max(last_arr, arr)
@@ -447,6 +535,7 @@ class TcpPath(Path):
         )
         if acked:
             self.backoff = 1.0
+        self._j = j
         self.sender_free = now
         return done
 
