@@ -91,6 +91,17 @@ class LinkSpec:
 
 
 _ST = "[I] estimate"
+# Bottleneck buffers. Cellular base stations keep deep per-user buffers (the "bufferbloat" of 3G/4G:
+# RTTs inflated to seconds under load, Jiang et al., "Tackling Bufferbloat in 3G/4G Networks",
+# ACM IMC 2012 [M]); Wi-Fi and LAN hosts queue in the Linux default txqueuelen of 1000 packets [S].
+# 1000 packets (~1.5 MB) is the estimate for every preset: a 100-packet drop-tail buffer (ns-3's
+# default, used by the ns-3 reference cases) drops the 34-message burst of one SPA decode step on
+# 4g and turns it into a retransmission timeout, which real cellular links do not do.
+_QUEUE = 1000
+_QUEUE_SRC = (
+    f"bottleneck buffer 1000 packets {_ST} (deep cellular buffers: Jiang et al. IMC 2012 [M]; "
+    "Linux txqueuelen default 1000 [S])"
+)
 NETWORK_PRESETS: dict[str, LinkSpec] = {
     "4g": LinkSpec(
         8,
@@ -98,9 +109,11 @@ NETWORK_PRESETS: dict[str, LinkSpec] = {
         60,
         jitter_ms=5,
         loss=0.001,
+        queue_pkts=_QUEUE,
         source=(
             "Ookla US mobile 2020 (29 down / 5.7 up) [M]; crowd LTE uplink p50 13.8 Mbps, RTT p50 57 ms [M] "
-            f"(NUWiNS IFIP Networking 2024 uplink study); jitter 5 ms, loss 0.1% {_ST}"
+            f"(NUWiNS IFIP Networking 2024 uplink study); jitter 5 ms, loss 0.1% {_ST}; "
+            f"{_QUEUE_SRC}"
         ),
     ),
     "4g-poor": LinkSpec(
@@ -110,9 +123,11 @@ NETWORK_PRESETS: dict[str, LinkSpec] = {
         jitter_ms=10,
         loss=0.005,
         loss_burst=2.0,
+        queue_pkts=_QUEUE,
         source=(
             "Mahimahi ATT-LTE-driving traces (5.2 down / 0.8 up mean) [M]; RTT 80 ms, jitter 10 ms, "
-            f"loss 0.5% in bursts of 2 {_ST}"
+            f"loss 0.5% in bursts of 2 {_ST}; "
+            f"{_QUEUE_SRC}"
         ),
     ),
     "5g": LinkSpec(
@@ -121,9 +136,11 @@ NETWORK_PRESETS: dict[str, LinkSpec] = {
         50,
         jitter_ms=4,
         loss=0.001,
+        queue_pkts=_QUEUE,
         source=(
             "Ookla global 5G 2023 median down 203 [M]; 5G uplink p50 23.9, RTT p50 53 ms [M] (NUWiNS); "
-            f"jitter 4 ms, loss 0.1% {_ST}"
+            f"jitter 4 ms, loss 0.1% {_ST}; "
+            f"{_QUEUE_SRC}"
         ),
     ),
     "5g-mmwave": LinkSpec(
@@ -132,9 +149,11 @@ NETWORK_PRESETS: dict[str, LinkSpec] = {
         30,
         jitter_ms=3,
         loss=0.001,
+        queue_pkts=_QUEUE,
         source=(
             f"Ookla US mmWave ~1.6 Gbps down [M]; uplink 60 Mbps and RTT 30 ms {_ST}; "
-            f"jitter 3 ms, loss 0.1% {_ST}"
+            f"jitter 3 ms, loss 0.1% {_ST}; "
+            f"{_QUEUE_SRC}"
         ),
     ),
     "wifi5": LinkSpec(
@@ -143,7 +162,11 @@ NETWORK_PRESETS: dict[str, LinkSpec] = {
         15,
         jitter_ms=2,
         loss=0.0005,
-        source=(f"Ookla global fixed 94/48 [M] less a Wi-Fi penalty {_ST}; jitter 2 ms, loss 0.05% {_ST}"),
+        queue_pkts=_QUEUE,
+        source=(
+            f"Ookla global fixed 94/48 [M] less a Wi-Fi penalty {_ST}; jitter 2 ms, loss 0.05% {_ST}; "
+            f"{_QUEUE_SRC}"
+        ),
     ),
     "wifi6": LinkSpec(
         200,
@@ -151,15 +174,21 @@ NETWORK_PRESETS: dict[str, LinkSpec] = {
         10,
         jitter_ms=1,
         loss=0.0005,
+        queue_pkts=_QUEUE,
         source=(
-            f"Ookla Wi-Fi 6E/7 medians [M]; uplink 200 and RTT 10 ms {_ST}; jitter 1 ms, loss 0.05% {_ST}"
+            f"Ookla Wi-Fi 6E/7 medians [M]; uplink 200 and RTT 10 ms {_ST}; jitter 1 ms, loss 0.05% {_ST}; "
+            f"{_QUEUE_SRC}"
         ),
     ),
     "edge-lan": LinkSpec(
         1000,
         1000,
         1,
-        source=(f"device on the same gigabit LAN as an edge server: 1000/1000 Mbps, 1 ms RTT {_ST}"),
+        queue_pkts=_QUEUE,
+        source=(
+            f"device on the same gigabit LAN as an edge server: 1000/1000 Mbps, 1 ms RTT {_ST}; "
+            f"{_QUEUE_SRC}"
+        ),
     ),
     "paper-5g": LinkSpec(
         60,
