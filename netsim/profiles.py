@@ -705,6 +705,28 @@ def profile_names() -> list[str]:
     return list(PROFILE_PRESETS)
 
 
+#: dtypes a ``<dtype>_tflops`` shorthand may name.
+TFLOPS_DTYPES = ("fp32", "fp16", "bf16", "int8", "int4")
+
+
+def _fold_dtype_tflops(d: dict[str, Any], base_name: Any) -> dict[str, Any]:
+    """``fp16_tflops: 7`` (the suite shorthand) is ``tflops: {fp16: 7}`` merged over the base's table."""
+    short = {k: d.pop(k) for k in [k for k in d if k.endswith("_tflops")]}
+    if not short:
+        return d
+    if isinstance(base_name, str) and base_name in PROFILE_PRESETS and "tflops" not in d:
+        table = dict(PROFILE_PRESETS[base_name].tflops)
+    else:
+        table = dict(d.get("tflops") or {})
+    for k, v in short.items():
+        dtype = k.removesuffix("_tflops")
+        if dtype not in TFLOPS_DTYPES:
+            raise SplitbenchError(f"profile.{k}: unknown dtype {dtype!r} (known: {', '.join(TFLOPS_DTYPES)})")
+        table[dtype] = v
+    d["tflops"] = table
+    return d
+
+
 def resolve_profile(spec: str | dict[str, Any] | Profile) -> Profile:
     """A preset name (or ``host``), ``{"base": name, **overrides}``, a full mapping, or a Profile."""
     if isinstance(spec, Profile):
@@ -715,7 +737,7 @@ def resolve_profile(spec: str | dict[str, Any] | Profile) -> Profile:
         return PROFILE_PRESETS[spec]
     if not isinstance(spec, dict):
         raise SplitbenchError(f"profile: expected a preset name or a mapping, got {type(spec).__name__}")
-    d = dict(spec)
+    d = _fold_dtype_tflops(dict(spec), spec.get("base"))
     unknown = sorted(set(d) - _FIELDS - {"base"})
     if unknown:
         raise SplitbenchError(f"profile: unknown key {unknown[0]!r}")

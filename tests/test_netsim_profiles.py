@@ -92,3 +92,18 @@ def test_host_profile_calibrates_once_and_caches(tmp_path: Path, monkeypatch: py
     assert (
         isinstance(resolve_profile("host"), Profile) and resolve_profile("host").mem_bw_gbps == p.mem_bw_gbps
     )
+
+
+def test_dtype_tflops_shorthand_overrides_one_entry() -> None:
+    from models.errors import SplitbenchError
+    from netsim import resolve_profile
+
+    base = resolve_profile("m2")
+    p = resolve_profile({"base": "m2", "fp16_tflops": 7.0, "mem_gb": 8})
+    assert p.tflops["fp16"] == 7.0 and p.mem_gb == 8
+    assert {k: v for k, v in p.tflops.items() if k != "fp16"} == {
+        k: v for k, v in base.tflops.items() if k != "fp16"
+    }
+    for bad in ({"base": "m2", "fp99_tflops": 1.0}, {"base": "m2", "fp16_tflops": -1}):
+        with pytest.raises(SplitbenchError, match="tflops"):
+            resolve_profile(bad)
