@@ -34,23 +34,35 @@ def _label(key: tuple) -> str:
 
 
 def multiuser_figure(df: pd.DataFrame) -> Figure:
-    """Aggregate tok/s and p90 TPOT against N, one line per paradigm × policy × network."""
+    """Aggregate tok/s and p90 TPOT against N, one line per paradigm × policy × network.
+
+    Policy `step` is dashed; a network mix gets square markers so it stays apart from the single
+    network of the same paradigm and policy; the legend sits below both panels so no curve hides."""
+    from matplotlib.ticker import FuncFormatter
+
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(10, 4), layout="constrained")
+        fig = Figure(figsize=(10, 5.2), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
         for key, g in df.groupby(GROUP, sort=True):
             g = g.sort_values("users")
             style = "--" if key[4] == "step" else "-"
-            kw = {"color": paradigm_color(key[1]), "linestyle": style, "marker": "o", "markersize": 3}
+            marker = "s" if ":" in str(key[3]) else "o"
+            kw = {"color": paradigm_color(key[1]), "linestyle": style, "marker": marker, "markersize": 4}
             ax1.plot(g["users"], g["aggregate_tok_s"], label=_label(key), **kw)
             ax2.plot(g["users"], g["tpot_p90_s"], **kw)
-        for ax, y in ((ax1, "aggregate tokens/s"), (ax2, "p90 time per output token (s)")):
+        for ax, y, title in (
+            (ax1, "aggregate decode throughput (tok/s)", "Throughput of all users together"),
+            (ax2, "p90 time per output token (s)", "Latency one user sees"),
+        ):
             ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
             ax.set_yscale("log")
-            ax.set_xlabel("users N")
+            ax.set_xlabel("users sharing the cloud, N")
             ax.set_ylabel(y)
+            ax.set_title(title, fontsize=10)
             ax.grid(True, alpha=0.3)
-        ax1.legend(fontsize=7)
+        fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+        fig.suptitle("Many users, one cloud (dashed: batch held together per step; solid: interleaved)")
     return fig
 
 
