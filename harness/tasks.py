@@ -88,7 +88,9 @@ def timeline_record(scenario_id: str, timeline: Any, new_tokens: int) -> dict[st
         events = list(timeline.decode_step_events(index))
         record["decode_step_index"] = index
         record["decode_step"] = [
-            {"lane": e["lane"], "label": e["label"], "start": _round(e["start"]), "end": _round(e["end"])}
+            {"lane": e["lane"], "label": e["label"], "start": _round(e["start"]), "end": _round(e["end"]),
+             **({"wire_end": _round(e["wire_end"])} if "wire_end" in e else {}),
+             **({"wire": [[_round(a), _round(b)] for a, b in e["wire"]]} if "wire" in e else {})}
             for e in events
         ]
     record["token_latencies_s"] = [_round(x) for x in timeline.token_latencies()]

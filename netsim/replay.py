@@ -260,6 +260,7 @@ class Session:
                 nb = nbytes[i]
                 end = path.send(r, nb)
                 start = path.last_start
+                wire = path.last_wire
                 if decode:
                     self.decode_bytes[lane] += nb
             else:
@@ -272,9 +273,10 @@ class Session:
                 start = env.now
                 d = durs[i]
                 end = start + d
+                wire = _NO_WIRE
                 env.timeout(d).callbacks.append(lambda _e, req=req, res=res: res.release(req))
                 self.busy[lane] += d
-            recs.append((lane, labels[i], start, end))
+            recs.append((lane, labels[i], start, end, wire))
             if streamed[i]:
                 if end > token:
                     token = end
@@ -289,6 +291,9 @@ class Session:
         self.timeline.phases.append(recs)
         self.timeline.phase_starts.append(t0)
         return end_all, (token if token >= 0.0 else end_all)
+
+
+_NO_WIRE: list[list[float]] = []  # a compute step's (shared, never mutated) wire intervals
 
 
 def simulate(

@@ -56,6 +56,12 @@ class Path:
         self.retx_bytes = 0
         self.messages = 0
         self.last_start = 0.0  # when the latest message began to go out (for the timeline)
+        # the latest message on the bottleneck: [start, end] intervals in which its packets were
+        # being serialised (back-to-back packets merged; retransmissions included), and the end of
+        # the last one, when its last byte left. Between the intervals the sender waits for ACKs
+        # (window); after the last, until arrival, the bytes are in flight (propagation, jitter).
+        self.last_wire: list[list[float]] = []
+        self.last_wire_end = 0.0
         const = isinstance(self.cap, ConstantCapacity)
         self._bps = self.cap.bytes_per_s if const else 0.0  # type: ignore[attr-defined]
 
@@ -86,7 +92,8 @@ class Path:
 
         An empty message is not sent at all: it "arrives" when it is handed over.
         """
-        self.last_start = t0
+        self.last_start = self.last_wire_end = t0
+        self.last_wire = []
         return self._send(t0, nbytes) if nbytes > 0 else t0
 
     def _send(self, t0: float, nbytes: int) -> float:
@@ -104,7 +111,9 @@ class IdealPath(Path):
         self.payload_bytes += nbytes
         self.wire_bytes += nbytes + self.packets(nbytes) * self.link.header_bytes
         self.last_start = max(t0, self.cap.time_of(self.used))
-        return self._arrive(self._serialize(t0, nbytes))
+        self.last_wire_end = self._serialize(t0, nbytes)
+        self.last_wire = [[self.last_start, self.last_wire_end]]
+        return self._arrive(self.last_wire_end)
 
     def handshake_s(self) -> float:
         return 0.0
@@ -287,7 +296,8 @@ class TcpPath(Path):
         other case (window or queue full, retransmissions pending, capacity traces).
         """
         if nbytes <= 0:  # an empty message is not sent: it "arrives" when it is handed over
-            self.last_start = t0
+            self.last_start = self.last_wire_end = t0
+            self.last_wire = []
             return t0
         self.messages += 1
         self.payload_bytes += nbytes
@@ -332,6 +342,7 @@ class TcpPath(Path):
         tb = now * bps
         if tb > used:
             used = tb
+        wire_start = used / bps  # the packets go out back to back from here
         last_arr, done, bad, lost, w, last = self.last_arrival, 0.0, False, 0, mss + hdr, npk - 1
         for k in range(npk):
             used += w if k < last else last_size + hdr
@@ -383,18 +394,30 @@ class TcpPath(Path):
         self._j = j
         self.inflight = inflight + npk
         self.next_seq = seq
+        wire = [[wire_start, dep]]  # the last packet leaves last: departures follow the byte position
         if lost:
-            return self._send_loop(now, npk, last_size, npk, lost, done)
+            return self._send_loop(now, npk, last_size, npk, lost, done, wire)
+        self.last_wire, self.last_wire_end = wire, dep
         self.sender_free = now
         return done
 
     def _send_loop(
-        self, now: float, npk: int, last_size: int, sent_new: int, remaining: int, done: float
+        self,
+        now: float,
+        npk: int,
+        last_size: int,
+        sent_new: int,
+        remaining: int,
+        done: float,
+        wire: list[list[float]] | None = None,
     ) -> float:
         """Send one message's ``npk`` packets; return when the last of them has arrived.
 
         ``sent_new`` of them are already out, ``remaining`` not yet delivered; ``done`` is the
-        latest arrival among those delivered (send() hands over after a random loss).
+        latest arrival and ``wire`` the bottleneck intervals of those already out (send() hands
+        over after a random loss). Sets ``last_wire``/``last_wire_end`` (see Path), retransmissions
+        included: a packet dropped at the full queue never occupied the link, one lost after the
+        bottleneck did.
 
         Each turn either offers one packet to the bottleneck (a retransmission first, else the next
         new packet) if the window has room, or processes the earliest pending event. Per packet:
@@ -426,6 +449,8 @@ class TcpPath(Path):
         acked = False  # an ACK was applied: backoff goes back to 1
         last = npk - 1
         t_now, pos_now = -1.0, 0.0  # capacity position at ``now``, cached
+        if wire is None:
+            wire = []
         while remaining:
             if inflight < limit and (retx or sent_new < npk):
                 if retx:
@@ -447,9 +472,16 @@ class TcpPath(Path):
                     continue
                 if now != t_now:
                     t_now, pos_now = now, (now * bps if bps else cap.position_at(now))
-                used = (used if used > pos_now else pos_now) + (size + hdr)
+                p0 = used if used > pos_now else pos_now
+                used = p0 + (size + hdr)
                 dep = used / bps if bps else cap.time_of(used)
                 q.append(dep)
+                if own == owner:  # this message's time on the link, back-to-back packets merged
+                    ts = p0 / bps if bps else cap.time_of(p0)
+                    if wire and ts <= wire[-1][1]:
+                        wire[-1][1] = dep
+                    else:
+                        wire.append([ts, dep])
                 if j + 2 > len(buf):
                     self._j = j
                     self._fill(2)
@@ -542,6 +574,8 @@ class TcpPath(Path):
             self.backoff = 1.0
         self._j = j
         self.sender_free = now
+        self.last_wire = wire
+        self.last_wire_end = wire[-1][1] if wire else now
         return done
 
     def handshake_s(self) -> float:

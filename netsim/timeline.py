@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# one record per executed step: (lane, label, start, end); lanes: device, cloud, up, down
-Record = tuple[str, str, float, float]
+# one record per executed step: (lane, label, start, end, wire); lanes: device, cloud, up, down.
+# For a transfer, start is when the sender begins to send it, end when its last byte has arrived,
+# and wire the [s, e] intervals in which its bytes were being serialised on the bottleneck (the
+# link's busy time; gaps between them are ACK/window waits, the time after the last one is
+# propagation and jitter). Empty for a compute step and for an empty message.
+Record = tuple[str, str, float, float, list[list[float]]]
 
 
 @dataclass
@@ -36,15 +40,25 @@ class Timeline:
 
     def decode_step_events(self, index: int = 0) -> list[dict[str, Any]]:
         """Steps of decode step ``index`` (0 = the step producing token 2), times relative to its start
-        (when the previous step's non-streamed work ended), including its own streamed token down."""
+        (when the previous step's non-streamed work ended), including its own streamed token down.
+
+        Transfers (lanes up, down) also carry ``wire_end``, when their last byte left the sender's
+        bottleneck (start <= wire_end <= end), and ``wire``, the [s, e] intervals in which their
+        bytes were on the wire (ending at wire_end; empty for an empty message), so a reader can
+        tell link time from time in flight or waiting for ACKs: a latency-bound split spends most
+        of a transfer's span outside them."""
         n = len(self.phases) - 1
         if not 0 <= index < n:
             raise IndexError(f"decode step {index} out of range (0..{n - 1})")
         t0 = self.phase_starts[index + 1]
-        return [
-            {"lane": lane, "label": label, "start": s - t0, "end": e - t0}
-            for lane, label, s, e in self.phases[index + 1]
-        ]
+        out: list[dict[str, Any]] = []
+        for lane, label, s, e, w in self.phases[index + 1]:
+            ev: dict[str, Any] = {"lane": lane, "label": label, "start": s - t0, "end": e - t0}
+            if lane in ("up", "down"):
+                ev["wire_end"] = (w[-1][1] if w else s) - t0
+                ev["wire"] = [[a - t0, b - t0] for a, b in w]
+            out.append(ev)
+        return out
 
     def metrics(self) -> dict[str, Any]:
         """The contract's metric keys. Per-token decode figures are None when only one token was made."""

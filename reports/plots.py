@@ -53,8 +53,10 @@ LANES: list[tuple[str, str, str]] = [  # (lane key in timelines json, label, col
     ("up", "uplink", "#fc8d62"),
     ("cloud", "cloud compute", "#66c2a5"),
     ("down", "downlink", "#e78ac3"),
-    ("waiting", "waiting (propagation, idle)", "#bdbdbd"),
+    ("waiting", "waiting (propagation, ACK/window waits, idle)", "#bdbdbd"),
 ]
+TRANSFER_LANES = ("up", "down")
+IN_FLIGHT_ALPHA = 0.22  # a transfer's whole span, first byte out to last byte in: drawn faintly
 
 
 @dataclass
@@ -257,11 +259,42 @@ def payload_figure(rows: pd.DataFrame, model: str) -> Figure:
 
 
 # ---------------------------------------------------------------- decode-step timeline
-def _waiting(events: list[dict[str, Any]], end: float) -> list[tuple[float, float]]:
-    """Intervals of [0, end] where no lane is active: the step waits on propagation or nothing."""
-    spans = sorted((float(e["start"]), float(e["end"])) for e in events)
+def _busy_spans(event: dict[str, Any]) -> list[tuple[float, float]]:
+    """The parts of a step during which it occupies its resource. A compute step: all of it. A
+    transfer: the intervals in which its bytes were being serialised on the bottleneck (``wire``),
+    else from its start to its last byte leaving (``wire_end``); the rest, until the last byte
+    arrives, is ACK/window waits and propagation, which occupy nothing. Timelines written before
+    netsim recorded these count the whole transfer as on the wire."""
+    start, end = float(event["start"]), float(event["end"])
+    if event.get("lane") in TRANSFER_LANES:
+        if event.get("wire") is not None:
+            return [(float(s), float(e)) for s, e in event["wire"] if float(e) > float(s)]
+        if event.get("wire_end") is not None:
+            return [(start, min(max(float(event["wire_end"]), start), end))]
+    return [(start, end)]
+
+
+def lane_spans(events: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    """Busy intervals of each lane of LANES for one decode step; "waiting" gets the gaps of [0, step
+    end] in which no compute runs and no byte is on the wire."""
+    out: dict[str, list[tuple[float, float]]] = {lane: [] for lane, _, _ in LANES}
+    for e in events:
+        if e["lane"] in out:
+            out[e["lane"]].extend(_busy_spans(e))
+    end = max((float(e["end"]) for e in events), default=0.0)
+    out["waiting"] = _gaps([s for lane, spans in out.items() if lane != "waiting" for s in spans], end)
+    return out
+
+
+def lane_totals(events: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds each lane is busy in the step (overlapping messages in one lane counted once)."""
+    return {lane: _union_length(spans) for lane, spans in lane_spans(events).items()}
+
+
+def _gaps(spans: list[tuple[float, float]], end: float) -> list[tuple[float, float]]:
+    """Intervals of [0, end] covered by none of ``spans``."""
     gaps, t = [], 0.0
-    for s, e in spans:
+    for s, e in sorted(spans):
         if s > t:
             gaps.append((t, s))
         t = max(t, e)
@@ -282,7 +315,12 @@ def _union_length(spans: list[tuple[float, float]]) -> float:
 
 def timeline_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], title: str) -> Figure | None:
     """One panel per paradigm: a representative decode step split into activity lanes, with the
-    total time of each lane in its label."""
+    total time of each lane (and its share of the step) in its label.
+
+    Uplink and downlink bars are the time bytes are on the wire; each message's whole span, from
+    when it starts to go out to its last byte's arrival, is drawn faintly behind them, and the time in
+    which nothing computes and nothing is on the wire is the "waiting" lane: a latency-bound split
+    shows a long waiting lane next to short link bars, a bandwidth-bound one the opposite."""
     panels = [(r.method, r.method_label, timelines[r.scenario_id]["decode_step"])
               for r in rows.itertuples() if r.scenario_id in timelines
               and timelines[r.scenario_id].get("decode_step")]
@@ -294,17 +332,22 @@ def timeline_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], ti
         axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
         for ax, (method, label, events) in zip(axes, panels, strict=True):
             end = max(float(e["end"]) for e in events)
+            busy = lane_spans(events)
             ticks = []
             for k, (lane, lane_label, color) in enumerate(LANES):
-                if lane == "waiting":
-                    spans = _waiting(events, end)
-                else:
-                    spans = [(float(e["start"]), float(e["end"])) for e in events if e["lane"] == lane]
-                total = _union_length(spans) * 1000  # overlapping transfers in one lane count once
+                spans = busy[lane]
+                total = _union_length(spans)  # overlapping transfers in one lane count once
                 y = len(LANES) - 1 - k
+                if lane in TRANSFER_LANES:  # underscore label: not a lane of its own
+                    whole = [(float(e["start"]), float(e["end"])) for e in events if e["lane"] == lane]
+                    ax.broken_barh([(s * 1000, (e - s) * 1000) for s, e in whole], (y - 0.25, 0.5),
+                                   facecolors=color, alpha=IN_FLIGHT_ALPHA, edgecolor="none",
+                                   label=f"_{lane_label} in flight")
                 ax.broken_barh([(s * 1000, (e - s) * 1000) for s, e in spans], (y - 0.4, 0.8),
                                facecolors=color, label=lane_label, edgecolor="none")
-                ticks.append((y, f"{lane_label.split(' (')[0]}  {fmt_number(total)} ms"))
+                pct = 100 * total / end if end > 0 else 0.0
+                share = f" ({'<0.1' if 0 < pct < 0.1 else fmt_number(pct)}%)" if end > 0 else ""
+                ticks.append((y, f"{lane_label.split(' (')[0]}  {fmt_number(total * 1000)} ms{share}"))
             ax.set_yticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=7)
             ax.set_title(f"{label}: one decode step = {fmt_number(end * 1000)} ms", loc="left",
                          color=paradigm_color(method), fontsize=9, fontweight="bold")
@@ -421,8 +464,13 @@ def build_figures(data: ResultsDir, items: list[BreakEven]) -> list[FigureItem]:
                 group_slug(key, varying, "timeline"),
                 "timeline", f"Where the time goes: {title}",
                 "One representative decode step per paradigm: device compute, uplink, cloud compute, "
-                "downlink, and waiting (no lane active: propagation delay or idle). Lane labels give each "
-                "lane's total busy time.", tl))
+                "downlink, and waiting. Uplink and downlink bars are the time bytes are being "
+                "serialised on the bottleneck link; the faint band behind them spans each message from "
+                "its first byte leaving to its last byte arriving (the rest is ACK/window waits and "
+                "propagation). Waiting is the time in which "
+                "no compute runs and no byte is on the wire: a long waiting lane beside short link bars "
+                "means the split is latency-bound, not bandwidth-bound. Lane labels give each lane's "
+                "total time (overlaps within a lane counted once) and its share of the step.", tl))
         if is_variable_link(rows, data):
             cdf = latency_cdf_figure(rows, data.timelines, title)
             if cdf is not None:
