@@ -70,6 +70,26 @@ class FigureItem:
     fig: Figure
 
 
+_EXTRA_STYLES = ["-.", (0, (5, 1.5)), (0, (1, 1)), (0, (3, 1, 1, 1, 1, 1))]
+
+
+def series_linestyles(series: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """A line style per (method, label): device-only dashed, cloud-only dotted, others solid — and
+    when one paradigm has several series (LoRA^S and LoRA^P are both lora-split, so share a colour),
+    the second and later get their own styles, so no two curves look alike."""
+    base = {"device-only": "--", "cloud-only": ":"}
+    out: dict[tuple[str, str], Any] = {}
+    seen: dict[str, int] = {}
+    for method, label in series:
+        if (method, label) in out:
+            continue
+        k = seen.get(method, 0)
+        seen[method] = k + 1
+        extra = _EXTRA_STYLES[(k - 1) % len(_EXTRA_STYLES)]
+        out[(method, label)] = base.get(method, "-") if k == 0 else extra
+    return out
+
+
 def _new_figure(width: float, height: float) -> Figure:
     with matplotlib.rc_context(RC):
         return Figure(figsize=(width, height), layout="constrained")
@@ -167,11 +187,12 @@ def crossover_figure(rows: pd.DataFrame, key: dict[str, str], items: list[BreakE
         ax = fig.add_subplot()
         labels = sorted(rows[["method", "method_label"]].drop_duplicates().itertuples(index=False),
                         key=lambda t: (paradigm_rank(t[0]), t[1]))
+        styles = series_linestyles([(m, lb) for m, lb in labels])
         for method, label in labels:
             x, y = curve(rows[rows["method_label"] == label])
             ref = method in REFERENCE_PARADIGMS
             ax.plot(x, y, label=label, color=paradigm_color(method),
-                    linestyle={"device-only": "--", "cloud-only": ":"}.get(method, "-"),
+                    linestyle=styles[(method, label)],
                     marker=None if ref else "o", markersize=3.5, linewidth=1.8 if ref else 1.5)
         dev = rows[rows["method"] == "device-only"]
         dx, dy = curve(dev) if not dev.empty else (np.array([]), np.array([]))
@@ -236,7 +257,7 @@ def payload_figure(rows: pd.DataFrame, model: str) -> Figure:
                 ax.text(i, floor * 1.3, "nothing\nsent", ha="center", va="bottom", fontsize=8, color=color)
             cr = float(s["comm_reduction_pct"])
             if method == "lora-split":
-                ax.text(i, top / 1.5, "reference for\ncomm. reduction", ha="center", va="top", fontsize=7,
+                ax.text(i, top / 1.5, "reference", ha="center", va="top", fontsize=7,
                         color=color, fontweight="bold")
             elif np.isfinite(cr):
                 word = "less" if cr >= 0 else "more"
@@ -391,10 +412,11 @@ def latency_cdf_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]],
     fig = _new_figure(6.8, 4.0)
     with matplotlib.rc_context(RC):
         ax = fig.add_subplot()
+        styles = series_linestyles([(m, lb) for m, lb, _ in curves])
         for method, label, lat in curves:
             frac = np.arange(1, lat.size + 1) / lat.size
             ax.step(lat, frac, where="post", label=label, color=paradigm_color(method),
-                    linestyle={"device-only": "--", "cloud-only": ":"}.get(method, "-"), linewidth=1.6)
+                    linestyle=styles[(method, label)], linewidth=1.6)
         all_lat = np.concatenate([c[2] for c in curves])
         if all_lat.min() > 0 and all_lat.max() / all_lat.min() >= 30:
             ax.set_xscale("log")
