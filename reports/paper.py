@@ -353,6 +353,23 @@ def _verdicts(claims: pd.DataFrame) -> list[str]:
     return out
 
 
+
+#: The paper section's secondary tables, in order: (table name, heading, what it shows).
+_PAPER_TABLES: list[tuple[str, str, str]] = [
+    ("paper_throughput", "Decode throughput of each paradigm and model",
+     "splitbench's decode tok/s per network; the paper's measured inputs (A100 HF transformers, 4-bit "
+     "7B on a phone) are shown where the paradigm is one of them — splitbench reproduces them by "
+     "construction, which checks the override."),
+    ("paper_winners", "Which paradigm wins where",
+     "Fastest feasible paradigm per model and network, and the fastest that keeps raw text on the device "
+     "(PrivateLoRA, lora-split with the head on the device, device-only) — SPA and cloud-only send "
+     "tokens to the cloud."),
+    ("paper_sweep_limits", "Where the 7B speed-up stops holding (sweeps)",
+     "From `sweeps.csv`: each split paradigm's decode tok/s divided by device-only's at the same link, "
+     "moving towards a worse link (larger RTT, smaller uplink); crossings by linear interpolation "
+     "between sweep points."),
+]
+
 def section_paper(ctx: ReportContext) -> list[Block]:
     if not applies(ctx):
         return []
@@ -373,25 +390,9 @@ def section_paper(ctx: ReportContext) -> list[Block]:
                  for r in claims.to_dict("records") if r["_key"] in ("comm", "speedup", "a100")]
         seen: set[str] = set()
         blocks.append(Bullets([n for n in notes if not (n in seen or seen.add(n))]))
-    t = tables.get("paper_throughput")
-    if t is not None:
-        blocks += [Heading(3, "Decode throughput of each paradigm and model"),
-                   Para("splitbench's decode tok/s per network; the paper's measured inputs (A100 HF "
-                        "transformers, 4-bit 7B on a phone) are shown where the paradigm is one of them — "
-                        "splitbench reproduces them by construction, which checks the override."),
-                   TableBlock(t.display_headers, t.display_rows, "`tables/paper_throughput.csv`")]
-    t = tables.get("paper_winners")
-    if t is not None:
-        blocks += [Heading(3, "Which paradigm wins where"),
-                   Para("Fastest feasible paradigm per model and network, and the fastest that keeps raw "
-                        "text on the device (PrivateLoRA, lora-split with the head on the device, "
-                        "device-only) — SPA and cloud-only send tokens to the cloud."),
-                   TableBlock(t.display_headers, t.display_rows, "`tables/paper_winners.csv`")]
-    t = tables.get("paper_sweep_limits")
-    if t is not None:
-        blocks += [Heading(3, "Where the 7B speed-up stops holding (sweeps)"),
-                   Para("From `sweeps.csv`: each split paradigm's decode tok/s divided by device-only's at "
-                        "the same link, moving towards a worse link (larger RTT, smaller uplink); crossings "
-                        "by linear interpolation between sweep points."),
-                   TableBlock(t.display_headers, t.display_rows, "`tables/paper_sweep_limits.csv`")]
+    for name, heading, text in _PAPER_TABLES:
+        t = tables.get(name)
+        if t is not None:
+            blocks += [Heading(3, heading), Para(text),
+                       TableBlock(t.display_headers, t.display_rows, f"`tables/{name}.csv`")]
     return blocks
