@@ -23,9 +23,10 @@ from models.paradigms import PARADIGMS
 from models.paradigms.base import SplitModel
 from models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
-# bump when a change alters recorded numbers (part of the cache key); 3: streamed; 4: matvec_rows
-CODE_VERSION = "models-4"
-_LINEAR = ("flops", "kv_bytes", "activation_bytes", "matvec_rows")
+# bump when a change alters recorded numbers (part of the cache key); 3: streamed; 4: matvec_rows;
+# 5: elementwise_bytes split from activation_bytes
+CODE_VERSION = "models-5"
+_LINEAR = ("flops", "kv_bytes", "activation_bytes", "matvec_rows", "elementwise_bytes")
 
 
 def make_split(
@@ -151,6 +152,8 @@ def _side_totals(phase: PhaseTrace, side: str, weight_bits: int) -> dict[str, fl
         "flops_per_ctx": sum(s.flops_per_ctx for s in cs),
         "bytes": sum(s.weight_bytes + s.activation_bytes + s.kv_bytes for s in cs),
         "bytes_per_ctx": sum(s.kv_bytes_per_ctx + s.activation_bytes_per_ctx for s in cs),
+        "elementwise_bytes": sum(s.elementwise_bytes for s in cs),
+        "elementwise_bytes_per_ctx": sum(s.elementwise_bytes_per_ctx for s in cs),
         "kernels": sum(s.kernels for s in cs),
     }
 

@@ -80,6 +80,13 @@ class Compute:
     # memory bandwidth; netsim charges ``Profile.matvec_row_ns`` per row. 0 in older traces.
     matvec_rows: float = 0.0
     matvec_rows_per_ctx: float = 0.0
+    # Addition (models-5): bytes read and written by the non-matmul ops (norms, rotary, activations,
+    # softmax, residual adds). They run as their own memory-bound kernels between the matmuls, so
+    # netsim adds their time to the roofline rather than overlapping it; ``activation_bytes`` now
+    # holds the matmul outputs only. 0 in older traces (which counted every output in
+    # activation_bytes).
+    elementwise_bytes: float = 0.0
+    elementwise_bytes_per_ctx: float = 0.0
     kind: Literal["compute"] = "compute"
 
     def flops_at(self, context: int) -> float:
@@ -91,7 +98,14 @@ class Compute:
     def activation_bytes_at(self, context: int) -> float:
         return self.activation_bytes + self.activation_bytes_per_ctx * context
 
+    def elementwise_bytes_at(self, context: int) -> float:
+        return self.elementwise_bytes + self.elementwise_bytes_per_ctx * context
+
+    def matvec_rows_at(self, context: int) -> float:
+        return self.matvec_rows + self.matvec_rows_per_ctx * context
+
     def memory_bytes_at(self, context: int) -> float:
+        """Bytes under the roofline's max(): weights, KV cache and matmul outputs (not elementwise)."""
         return self.weight_bytes + self.activation_bytes_at(context) + self.kv_bytes_at(context)
 
 

@@ -5,7 +5,7 @@ same decoder layers, the same phase) is one launch: the weights stream from memo
 FLOPs and activation/KV traffic add up per user. So
 
     t(batch) = (max(sum flops / (peak * compute_eff), (W + sum other bytes) / (bw * mem_eff))
-                + kernels * kernel_overhead) * scale
+                + sum elementwise bytes / (bw * mem_eff) + kernels * kernel_overhead) * scale
 
 where ``W`` is the step's weight bytes, "other bytes" each user's activations and KV cache at its
 own context, and ``scale`` the measured-throughput factor of replay.measured_scale (the same runtime
@@ -34,11 +34,13 @@ def batched_step_time(
     kernels: int,
     dtype: str = "fp16",
     scale: float = 1.0,
+    elementwise_bytes: float = 0.0,
 ) -> float:
-    """Time of one batched launch: ``flops`` and ``other_bytes`` summed over the batch, weights once."""
-    tc = flops / (profile.peak_flops(dtype) * profile.compute_eff)
-    tm = (weight_bytes + other_bytes) / (profile.mem_bw_gbps * 1e9 * profile.mem_eff)
-    return (max(tc, tm) + kernels * profile.kernel_overhead_us * 1e-6) * scale
+    """Time of one batched launch: ``flops``, ``other_bytes`` and ``elementwise_bytes`` summed over the
+    batch, weights once (Profile.step_time with the batch's totals)."""
+    t = profile.step_time(flops, weight_bytes + other_bytes, kernels, dtype,
+                          elementwise_bytes=elementwise_bytes)
+    return float(t) * scale
 
 
 def apportion(weights: Sequence[float], n: int) -> list[int]:

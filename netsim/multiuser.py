@@ -158,6 +158,7 @@ class _MPlan:
         "keys",
         "cflops",
         "cother",
+        "celem",
         "n",
     )
 
@@ -176,6 +177,7 @@ class _MPlan:
         self.keys: list[int] = [-1] * self.n
         self.cflops: list[list[float] | None] = [None] * self.n
         self.cother: list[list[float] | None] = [None] * self.n
+        self.celem: list[list[float] | None] = [None] * self.n
         for i, s in enumerate(ph.steps):
             if s.kind != "compute" or s.side != "cloud":
                 continue
@@ -186,6 +188,7 @@ class _MPlan:
             self.cflops[i] = (s.flops + s.flops_per_ctx * contexts).tolist()
             slope = s.kv_bytes_per_ctx + s.activation_bytes_per_ctx
             self.cother[i] = (s.activation_bytes + s.kv_bytes + slope * contexts).tolist()
+            self.celem[i] = np.broadcast_to(s.elementwise_bytes_at(contexts), contexts.shape).tolist()
 
 
 class _User:
@@ -370,12 +373,13 @@ class _Engine:
             u, i = items[0]
             return u.durs[i]
         _, w, kernels, dtype, scale = self.key_info[key]
-        f = m = 0.0
+        f = m = e = 0.0
         for u, i in items:
             c = u.col
             f += u.plan.cflops[i][c]
             m += u.plan.cother[i][c]
-        return batched_step_time(self.cloud, f, w, m, kernels, dtype, scale)
+            e += u.plan.celem[i][c]
+        return batched_step_time(self.cloud, f, w, m, kernels, dtype, scale, e)
 
     def _launch(self, start: float, key: int, items: list[tuple]) -> float:
         d = self._cost(key, items)

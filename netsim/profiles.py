@@ -1,6 +1,10 @@
 """Compute profiles: what one device or cloud node can do, each number with its source.
 
-Step time = max(flops / (peak · compute_eff), bytes / (bandwidth · mem_eff)) + kernels · overhead.
+Step time = max(flops / (peak · compute_eff), bytes / (bandwidth · mem_eff) + matvec rows · row cost)
+            + elementwise bytes / (bandwidth · mem_eff) + kernels · overhead.
+The max() is the roofline of the matmul-class work (weights, KV cache, matmul outputs); the
+elementwise kernels between the matmuls (norms, rotary, activations, softmax, adds) are memory-bound
+and run on their own, so their traffic adds. (Profile.step_time, Profile.time_of.)
 Decode is memory-bandwidth bound, so ``mem_bw_gbps`` and ``mem_eff`` matter most; efficiencies
 depend on the runtime (llama.cpp, MLC, HF eager) and are stated per profile with their source.
 A measured decode throughput (``measured_decode_tok_s``) overrides the roofline: see replay.py.
@@ -16,7 +20,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from models.errors import SplitbenchError
+from models.trace import Compute
 
 I = "[I] estimate"  # noqa: E741
 
@@ -38,6 +45,11 @@ class Profile:
     # the row at mem_bw_gbps: a CPU GEMV reaches far less than the bandwidth on short rows. 0 unless
     # measured (``host``); the presets' efficiencies already fold in their runtime's behaviour.
     matvec_row_ns: float = 0.0
+    # Fixed framework cost of one forward pass on this side (HF eager builds masks, position ids, cache
+    # and output objects once per call), charged once per phase on each side that computes. 0 unless
+    # measured (``host``): the presets' runtimes are compiled loops whose per-pass cost is in their
+    # efficiencies.
+    forward_overhead_us: float = 0.0
 
     def __hash__(self) -> int:
         return hash(json.dumps(asdict(self), sort_keys=True))
@@ -49,11 +61,30 @@ class Profile:
         return t * 1e12
 
     def step_time(
-        self, flops: float, mem_bytes: float, kernels: int, dtype: str = "fp16", matvec_rows: float = 0.0
-    ) -> float:
+        self,
+        flops: Any,
+        mem_bytes: Any,
+        kernels: Any,
+        dtype: str = "fp16",
+        matvec_rows: Any = 0.0,
+        elementwise_bytes: Any = 0.0,
+    ) -> Any:
+        """Seconds of one compute step (module docstring); floats or numpy arrays, elementwise."""
+        bw = self.mem_bw_gbps * 1e9 * self.mem_eff
         tc = flops / (self.peak_flops(dtype) * self.compute_eff)
-        tm = mem_bytes / (self.mem_bw_gbps * 1e9 * self.mem_eff) + matvec_rows * self.matvec_row_ns * 1e-9
-        return max(tc, tm) + kernels * self.kernel_overhead_us * 1e-6
+        tm = mem_bytes / bw + matvec_rows * self.matvec_row_ns * 1e-9
+        return np.maximum(tc, tm) + elementwise_bytes / bw + kernels * self.kernel_overhead_us * 1e-6
+
+    def time_of(self, step: Compute, context: Any) -> Any:
+        """Seconds of a trace's compute step at ``context`` tokens of KV cache (a number or an array)."""
+        return self.step_time(
+            step.flops_at(context),
+            step.memory_bytes_at(context),
+            step.kernels,
+            step.dtype,
+            step.matvec_rows_at(context),
+            step.elementwise_bytes_at(context),
+        )
 
     def usable_bytes(self) -> float:
         return self.mem_gb * 1e9 * self.usable_mem_frac
@@ -71,10 +102,10 @@ class Profile:
                 raise SplitbenchError(f"profile.{f}: must be in (0, 1], got {getattr(self, f)!r}")
         if not isinstance(self.matvec_row_ns, int | float) or self.matvec_row_ns < 0:
             raise SplitbenchError(f"profile.matvec_row_ns: must be >= 0, got {self.matvec_row_ns!r}")
-        if not isinstance(self.kernel_overhead_us, int | float) or self.kernel_overhead_us < 0:
-            raise SplitbenchError(
-                f"profile.kernel_overhead_us: must be >= 0, got {self.kernel_overhead_us!r}"
-            )
+        for f in ("kernel_overhead_us", "forward_overhead_us"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+                raise SplitbenchError(f"profile.{f}: must be >= 0, got {v!r}")
         if (
             not isinstance(self.tflops, dict)
             or not self.tflops
@@ -647,8 +678,10 @@ def calibrate_host(budget_s: float = 2.0) -> dict[str, float]:
     }
 
 
-def host_from_measurement(meas: dict[str, float], where: str) -> Profile:
-    """The ``host`` Profile for one calibration (``where`` says where the numbers came from)."""
+def host_from_measurement(meas: dict[str, Any], where: str) -> Profile:
+    """The ``host`` Profile for one calibration (``where`` says where the numbers came from). Optional
+    keys: ``forward_overhead_us`` and, for overheads measured another way, ``kernel_overhead_source`` /
+    ``forward_overhead_source``."""
     try:
         import psutil  # type: ignore[import-not-found]
 
@@ -673,10 +706,14 @@ def host_from_measurement(meas: dict[str, float], where: str) -> Profile:
             f"equal {I}",
             "mem_eff": "1.0: measured bandwidth is already achieved bandwidth",
             "compute_eff": "1.0: measured GEMM rate is already achieved",
-            "kernel_overhead_us": f"time per small eager op (linear, mul, add, silu, softmax), {where} [M]",
+            "kernel_overhead_us": meas.get("kernel_overhead_source")
+            or f"time per small eager op (linear, mul, add, silu, softmax), {where} [M]",
+            "forward_overhead_us": meas.get("forward_overhead_source")
+            or "0: not measured by the op-level calibration",
             "mem_gb": "physical memory of this machine [M]",
         },
         matvec_row_ns=meas["matvec_row_ns"],
+        forward_overhead_us=float(meas.get("forward_overhead_us", 0.0)),
     )
 
 

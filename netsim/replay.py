@@ -87,7 +87,9 @@ def measured_scale(trace: ExecutionTrace, profile: Profile, side: str) -> float:
             whole["flops"] + whole["flops_per_ctx"] * t,
             whole["bytes"] + whole["bytes_per_ctx"] * t,
             int(whole["kernels"]),
-        )
+            elementwise_bytes=whole.get("elementwise_bytes", 0.0)
+            + whole.get("elementwise_bytes_per_ctx", 0.0) * t,
+        ) + profile.forward_overhead_us * 1e-6
     else:
         full = profile.step_time(
             2.0 * n_params, n_params * bits / 8.0, int(trace.meta.get("n_layers", 0)) * KERNELS_PER_LAYER
@@ -135,24 +137,16 @@ class _Plan:
                 dependents[pos[d]].append(i)
         dur = np.zeros((n, len(contexts)))
         lanes, labels, nbytes = [], [], []
+        forward_paid: set[str] = set()
         for i, s in enumerate(phase.steps):
             labels.append(s.label)
             if s.kind == "compute":
                 lanes.append(s.side)
                 prof = device if s.side == "device" else cloud
-                flops = s.flops + s.flops_per_ctx * contexts
-                # same quantities as Compute.flops_at / memory_bytes_at, for all contexts at once
-                act_slope = getattr(s, "activation_bytes_per_ctx", 0.0)
-                mem = (
-                    s.weight_bytes
-                    + s.activation_bytes
-                    + s.kv_bytes
-                    + (s.kv_bytes_per_ctx + act_slope) * contexts
-                )
-                tc = flops / (prof.peak_flops(s.dtype) * prof.compute_eff)
-                rows = getattr(s, "matvec_rows", 0.0) + getattr(s, "matvec_rows_per_ctx", 0.0) * contexts
-                tm = mem / (prof.mem_bw_gbps * 1e9 * prof.mem_eff) + rows * prof.matvec_row_ns * 1e-9
-                dur[i] = (np.maximum(tc, tm) + s.kernels * prof.kernel_overhead_us * 1e-6) * scale[s.side]
+                # the side's per-forward framework cost goes on its first compute step of the phase
+                fwd = 0.0 if s.side in forward_paid else prof.forward_overhead_us * 1e-6
+                forward_paid.add(s.side)
+                dur[i] = (prof.time_of(s, contexts) + fwd) * scale[s.side]
                 nbytes.append(0)
             else:
                 lanes.append(s.direction)

@@ -107,6 +107,24 @@ def test_flops_per_decode_token_llama2_7b():
     assert abs(flops / (2 * non_emb + attn) - 1) < 0.02
 
 
+def test_matmul_and_elementwise_bytes_closed_form():
+    """activation_bytes holds exactly the matmul outputs (a closed form per decode step); the other
+    ops' traffic is in elementwise_bytes, at least what residual adds, SiLU and the gate product move."""
+    p = MODEL_PRESETS["tiny"]
+    d, kvd, ff, h, L, nb = p.hidden_size, p.n_kv_heads * p.head_dim, p.config["intermediate_size"], \
+        p.n_heads, p.n_layers, 4
+    tr = build_trace("tiny", "device-only", 16, "fp32")
+    (dec,) = [s for s in tr.decode["default"].steps if s.kind == "compute"]
+    # q, k, v, o, gate, up, down, attention output (h x head_dim = d) and scores h x (t + 1); LM head
+    per_layer = d + 2 * kvd + d + 2 * ff + d + d + h
+    assert dec.activation_bytes == nb * (L * per_layer + p.vocab_size)
+    assert dec.activation_bytes_per_ctx == nb * L * h
+    P = 16
+    (pre,) = [s for s in tr.prefill.steps if s.kind == "compute"]
+    assert pre.elementwise_bytes >= nb * L * P * (2 * 3 * d + 2 * ff + 3 * ff)
+    assert dec.elementwise_bytes_per_ctx > 0  # softmax over the context
+
+
 @pytest.mark.parametrize("name", ["llama3.1-8b", "mistral-7b", "qwen2.5-7b"])
 def test_gqa_kv_sizes(name):
     p = MODEL_PRESETS[name]
@@ -128,6 +146,8 @@ def test_decode_linear_in_context_at_third_point():
     for a, b in zip(far, lin, strict=True):
         assert a["flops"] == pytest.approx(b.flops_at(300))
         assert a["kv_bytes"] == pytest.approx(b.kv_bytes_at(300))
+        assert a["elementwise_bytes"] == pytest.approx(b.elementwise_bytes_at(300))
+        assert a["activation_bytes"] == pytest.approx(b.activation_bytes_at(300))
 
 
 def test_numeric_and_shape_traces_agree():

@@ -67,8 +67,11 @@ def _roofline(step, users: int, ctx: float, scale: float) -> float:
     other = users * (
         step.activation_bytes + step.kv_bytes + (step.kv_bytes_per_ctx + step.activation_bytes_per_ctx) * ctx
     )
+    elementwise = users * (step.elementwise_bytes + step.elementwise_bytes_per_ctx * ctx)  # adds, never hides
     return (
-        max(flops / peak, (step.weight_bytes + other) / bw) + step.kernels * CLOUD.kernel_overhead_us * 1e-6
+        max(flops / peak, (step.weight_bytes + other) / bw)
+        + elementwise / bw
+        + step.kernels * CLOUD.kernel_overhead_us * 1e-6
     ) * scale
 
 

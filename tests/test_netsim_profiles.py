@@ -68,6 +68,12 @@ def test_step_time_is_roofline_plus_overhead() -> None:
     assert p.step_time(1e12, 1e9, 3) == pytest.approx(max(1e12 / 2.5e12, 1e9 / 50e9) + 30e-6)  # compute bound
     assert p.step_time(1e9, 1e10, 0) == pytest.approx(0.2)  # memory bound
     assert p.step_time(1e9, 0, 0, dtype="int8") == pytest.approx(1e9 / 2.5e12)  # unknown dtype -> fp16
+    # elementwise traffic adds to a compute-bound step instead of hiding under the max()
+    assert p.step_time(1e12, 1e9, 3, elementwise_bytes=5e8) == pytest.approx(0.4 + 5e8 / 50e9 + 30e-6)
+    # and to a memory-bound one at the same bandwidth: bytes are bytes
+    assert p.step_time(1e9, 1e10, 0, elementwise_bytes=1e9) == pytest.approx(0.2 + 0.02)
+    with pytest.raises(SplitbenchError, match="forward_overhead_us"):
+        resolve_profile({"base": "m2", "forward_overhead_us": -1})
 
 
 def test_resolve_profile_forms_and_errors() -> None:

@@ -23,7 +23,8 @@ def _paper_step_time(phase: PhaseTrace, ctx: int, link: LinkSpec) -> float:
     for s in phase.steps:
         if s.kind == "compute":
             prof = DEV if s.side == "device" else CLOUD
-            t += prof.step_time(s.flops_at(ctx), s.memory_bytes_at(ctx), s.kernels, s.dtype)
+            t += prof.step_time(s.flops_at(ctx), s.memory_bytes_at(ctx), s.kernels, s.dtype,
+                                s.matvec_rows_at(ctx), s.elementwise_bytes_at(ctx))
         else:
             t += s.payload_bytes * 8 / ((link.up_mbps if s.direction == "up" else link.down_mbps) * 1e6)
     return t
@@ -113,6 +114,24 @@ def _c(i: int, side: str, mem: float, deps: tuple = ()) -> Compute:
         label=f"c{i}",
         deps=deps,
     )
+
+
+@pytest.mark.parametrize("method", ["device-only", "privatelora"])
+def test_forward_overhead_charged_once_per_side_and_phase(method: str) -> None:
+    """A profile's per-forward cost is paid once per phase by each side that computes, however many
+    segments the split cuts the forward pass into (PrivateLoRA: L + 1 device segments per token)."""
+    from models import build_trace
+
+    tr = build_trace("tiny", method, 8)
+    link = LinkSpec(up_mbps=100, down_mbps=100, rtt_ms=0, transport="ideal", source="test")
+    extra = {"device": 2e-3, "cloud": 5e-3}
+    dev2 = dataclasses.replace(DEV, forward_overhead_us=extra["device"] * 1e6)
+    cloud2 = dataclasses.replace(CLOUD, forward_overhead_us=extra["cloud"] * 1e6)
+    a = simulate(tr, link, DEV, CLOUD, new_tokens=4).token_latencies()
+    b = simulate(tr, link, dev2, cloud2, new_tokens=4).token_latencies()
+    for phase, la, lb in zip([tr.prefill] + [tr.decode["default"]] * 3, a, b, strict=True):
+        sides = {s.side for s in phase.steps if s.kind == "compute"}
+        assert lb - la == pytest.approx(sum(extra[s] for s in sides), rel=1e-6)
 
 
 def test_independent_steps_overlap() -> None:
@@ -214,7 +233,8 @@ def _cloud_compute(phase: PhaseTrace, ctx: int, scale: float) -> float:
             s.memory_bytes_at(ctx),
             s.kernels,
             s.dtype,
-            getattr(s, "matvec_rows", 0.0) + getattr(s, "matvec_rows_per_ctx", 0.0) * ctx,
+            s.matvec_rows_at(ctx),
+            s.elementwise_bytes_at(ctx),
         )
         for s in phase.steps
         if s.kind == "compute"

@@ -42,3 +42,32 @@ def test_device_cases_within_target() -> None:
 def test_case_error_sign() -> None:
     c = Case("x", "c", "TTFT", 12.0, 10.0, "ms", 10.0, "s")
     assert c.error_pct == pytest.approx(20.0) and not c.passed
+
+
+def test_fit_line_recovers_slope_and_intercept() -> None:
+    from harness.validate import fit_line
+
+    xs = [54.0, 92.0, 168.0, 320.0]
+    assert fit_line(xs, [5.7 * x + 240 for x in xs]) == pytest.approx((5.7, 240.0))
+    with pytest.raises(Exception, match="two distinct"):
+        fit_line([3.0, 3.0], [1.0, 2.0])
+
+
+def test_compute_case_runs_real_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One small compute case end to end, shortened (one round, two probe depths): real timed passes
+    and a calibrated prediction per phase. The ±20% target is `splitbench validate`'s business on a
+    quiet machine; here only a gross modelling error (a factor of 3) fails, which load cannot cause."""
+    import harness.validate as v
+
+    monkeypatch.setattr(v, "COMPUTE_MODELS", [("llama d=256, 1 layer", {
+        "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 1, "num_attention_heads": 4,
+        "num_key_value_heads": 4, "vocab_size": 1024})])
+    monkeypatch.setattr(v, "ROUNDS", 1)
+    monkeypatch.setattr(v, "PROBE_LAYERS", (1, 4))
+    monkeypatch.setattr(v, "CALIBRATION_BUDGET_S", 0.2)
+    cases = v.validate(["compute"])
+    assert [c.phase for c in cases] == ["TTFT (prefill 128)", "TPOT (decode step)"]
+    for c in cases:
+        assert c.kind == "compute" and c.unit == "ms" and c.target_pct == 20.0
+        assert 1 / 3 < c.predicted / c.reference < 3, (c.phase, c.predicted, c.reference)
+        assert "us/kernel" in c.source and "us/forward" in c.source
