@@ -18,7 +18,6 @@ prefill and decode would pass an end-to-end check and fail here.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -101,99 +100,6 @@ PREFILL_REPS = 3
 DECODE_STEPS = 8
 
 
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
-
-
-def time_passes(
-    model: Any, ids: Any, prefill_reps: int, decode_steps: int
-) -> tuple[list[float], list[float]]:
-    """Seconds of real passes of a built transformers model on prompt ``ids``: (prefills, decode steps).
-
-    As ``generate`` runs them: the prefill computes logits for the last position only
-    (``logits_to_keep=1``, which is also what the trace records — a full-sequence LM head would add
-    2·P·d·vocab FLOPs that no generation spends); the decode steps run on the prompt's KV cache, which
-    grows by one token per step. Each list starts after a warm-up call (the first call allocates; the
-    first step after a prefill is slower)."""
-    import torch
-
-    prefills, steps = [], []
-    with torch.inference_mode():
-        model(ids, use_cache=True, logits_to_keep=1)
-        for _ in range(prefill_reps):
-            t0 = time.perf_counter()
-            model(ids, use_cache=True, logits_to_keep=1)
-            prefills.append(time.perf_counter() - t0)
-        out = model(ids, use_cache=True, logits_to_keep=1)
-        past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
-        for i in range(decode_steps + 1):
-            t0 = time.perf_counter()
-            out = model(tok, past_key_values=past, use_cache=True)
-            if i:
-                steps.append(time.perf_counter() - t0)
-            past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
-    return prefills, steps
-
-
-def _built(preset: Any, prompt_tokens: int, seed: int = 0) -> tuple[Any, Any]:
-    """The fp32 CPU model of ``preset`` (random weights) and a random prompt of ``prompt_tokens``."""
-    import torch
-
-    from models.catalog import build_model
-
-    model = build_model(preset, "cpu", torch.float32, seed)
-    g = torch.Generator().manual_seed(seed)
-    return model, torch.randint(0, preset.vocab_size, (1, prompt_tokens), generator=g)
-
-
-def measure_forward(preset: Any, prompt_tokens: int, decode_steps: int, seed: int = 0) -> tuple[float, float]:
-    """Median seconds of real fp32 CPU passes of the transformers model: (prefill, decode step)."""
-    pre, dec = time_passes(*_built(preset, prompt_tokens, seed), PREFILL_REPS, decode_steps)
-    return _median(pre), _median(dec)
-
-
-#: The probe that calibrates the per-kernel and per-forward overheads of transformers eager on this
-#: CPU: a model that is all overhead (d=32, 64-token vocabulary; its bytes and FLOPs take well under 1%
-#: of a step), at several depths, none of them a validated size.
-PROBE_MODEL: dict[str, Any] = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2,
-                               "num_key_value_heads": 2, "vocab_size": 64}
-PROBE_LAYERS = (1, 2, 4, 8)
-PROBE_PROMPT = 16
-
-
-def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    """Least-squares (slope, intercept) of ys against xs."""
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        raise SplitbenchError("internal: a line fit needs at least two distinct x values")
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-    return slope, my - slope * mx
-
-
-def eager_overheads_us() -> tuple[float, float]:
-    """(per kernel, per forward) microseconds of transformers eager decode here.
-
-    A line through the probe's median decode-step time against the kernels its trace counts, at each
-    depth in PROBE_LAYERS: the slope is what each dispatched kernel costs, the intercept what one
-    forward pass costs whatever its size (masks, position ids, cache and output objects). Dividing one
-    1-layer probe's time by its kernels — the earlier method — folds the intercept into every kernel:
-    measured here 8.8 us/kernel that way, against 5.7 us/kernel + 240 us/forward fitted (the 4-layer
-    d=256 decode step then came out about 10% high)."""
-    from models import build_trace, resolve_model
-
-    kernels, times = [], []
-    for layers in PROBE_LAYERS:
-        preset = resolve_model({"base": "tiny", **PROBE_MODEL, "num_hidden_layers": layers})
-        tr = build_trace(preset, "device-only", PROBE_PROMPT, "fp32")
-        kernels.append(float(sum(s.kernels for s in tr.decode["default"].steps if s.kind == "compute")))
-        times.append(1e6 * measure_forward(preset, PROBE_PROMPT, DECODE_STEPS)[1])
-    slope, intercept = fit_line(kernels, times)
-    return max(slope, 0.0), max(intercept, 0.0)
-
-
 def fp32_weights(trace: Any) -> Any:
     """The trace with weights counted at 4 bytes: the real passes hold fp32 weights, while models/
     stores unquantised weights as 16-bit (the serving assumption)."""
@@ -216,16 +122,6 @@ def predict_host(preset: Any, prompt_tokens: int, decode_steps: int, host: Any) 
     link = LinkSpec(up_mbps=1000, down_mbps=1000, rtt_ms=0, transport="ideal", source="validate: unused")
     m = simulate(tr, link, host, host, new_tokens=decode_steps + 1).metrics()
     return m["ttft_s"], m["tpot_s"]
-
-
-def calibrate_round(budget_s: float) -> dict[str, float]:
-    """One calibration of the host profile: the op-level microbenchmarks (netsim.profiles.calibrate_host)
-    with the kernel and forward overheads of the eager probe in place of the small-op figure."""
-    from netsim.profiles import calibrate_host
-
-    per_kernel, per_forward = eager_overheads_us()
-    return {**calibrate_host(budget_s=budget_s), "kernel_overhead_us": per_kernel,
-            "forward_overhead_us": per_forward}
 
 
 def compute_cases(target: float = DEFAULT_TARGETS["compute"]) -> list[Case]:
@@ -253,36 +149,34 @@ def _compute_cases(target: float) -> list[Case]:
     """Per case: ROUNDS interleaved rounds of calibration and timed passes (see ROUNDS). The profile
     still comes only from the microbenchmarks and the overhead probe, never from the validated passes."""
     from models import resolve_model
-    from netsim.profiles import host_from_measurement
+    from netsim.host import build_eager, calibrate_host, host_from_measurement, median, time_passes
 
     where = f"median of {ROUNDS} calibrations by this validate run, {COMPUTE_THREADS} torch thread(s)"
     out = []
     for name, over in COMPUTE_MODELS:
         preset = resolve_model({"base": "tiny", **over})
-        model, ids = _built(preset, PROMPT_TOKENS)
+        model, ids = build_eager(preset, PROMPT_TOKENS)
         cals: list[dict[str, float]] = []
         prefills: list[float] = []
         steps: list[float] = []
         for _ in range(ROUNDS):
-            cals.append(calibrate_round(CALIBRATION_BUDGET_S))
+            cals.append(calibrate_host(CALIBRATION_BUDGET_S))
             pre, dec = time_passes(model, ids, PREFILL_REPS, DECODE_STEPS)
             prefills += pre
             steps += dec
-        meas: dict[str, Any] = {k: _median([c[k] for c in cals]) for k in cals[0]}
-        meas["kernel_overhead_source"] = (f"slope of eager decode-step time against kernels, d=32 probe at "
-                                          f"{PROBE_LAYERS} layers, {where} [M]")
-        meas["forward_overhead_source"] = f"intercept of the same fit, {where} [M]"
+        meas = {k: median([c[k] for c in cals]) for k in cals[0]}
         host = host_from_measurement(meas, where)
         src = (f"real fp32 forward passes on this machine (transformers eager, random weights), "
                f"{COMPUTE_THREADS} torch thread(s), median of {ROUNDS}x{PREFILL_REPS} prefills / "
                f"{ROUNDS}x{DECODE_STEPS} decode steps interleaved with {ROUNDS} calibrations; "
-               f"host: {meas['fp32_tflops'] * 1e3:.0f} GFLOP/s, {meas['mem_bw_gbps']:.1f} GB/s + "
+               f"host: {meas['fp32_tflops'] * 1e3:.0f} GFLOP/s (attention x{meas['attention_eff']:.2f}), "
+               f"{meas['mem_bw_gbps']:.1f} GB/s + "
                f"{meas['matvec_row_ns']:.0f} ns/row, {meas['kernel_overhead_us']:.1f} us/kernel + "
                f"{meas['forward_overhead_us']:.0f} us/forward [M]")
         ttft, tpot = predict_host(preset, PROMPT_TOKENS, DECODE_STEPS, host)
         out.append(Case("compute", f"host: {name}", f"TTFT (prefill {PROMPT_TOKENS})", ttft * 1e3,
-                        _median(prefills) * 1e3, "ms", target, src))
-        out.append(Case("compute", f"host: {name}", "TPOT (decode step)", tpot * 1e3, _median(steps) * 1e3,
+                        median(prefills) * 1e3, "ms", target, src))
+        out.append(Case("compute", f"host: {name}", "TPOT (decode step)", tpot * 1e3, median(steps) * 1e3,
                         "ms", target, src))
     return out
 

@@ -24,9 +24,9 @@ from models.paradigms.base import SplitModel
 from models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
 # bump when a change alters recorded numbers (part of the cache key); 3: streamed; 4: matvec_rows;
-# 5: elementwise_bytes split from activation_bytes
+# 5: elementwise_bytes split from activation_bytes, attention_flops
 CODE_VERSION = "models-5"
-_LINEAR = ("flops", "kv_bytes", "activation_bytes", "matvec_rows", "elementwise_bytes")
+_LINEAR = ("flops", "kv_bytes", "activation_bytes", "matvec_rows", "elementwise_bytes", "attention_flops")
 
 
 def make_split(
@@ -152,6 +152,8 @@ def _side_totals(phase: PhaseTrace, side: str, weight_bits: int) -> dict[str, fl
         "flops_per_ctx": sum(s.flops_per_ctx for s in cs),
         "bytes": sum(s.weight_bytes + s.activation_bytes + s.kv_bytes for s in cs),
         "bytes_per_ctx": sum(s.kv_bytes_per_ctx + s.activation_bytes_per_ctx for s in cs),
+        "attention_flops": sum(s.attention_flops for s in cs),
+        "attention_flops_per_ctx": sum(s.attention_flops_per_ctx for s in cs),
         "elementwise_bytes": sum(s.elementwise_bytes for s in cs),
         "elementwise_bytes_per_ctx": sum(s.elementwise_bytes_per_ctx for s in cs),
         "kernels": sum(s.kernels for s in cs),

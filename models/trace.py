@@ -87,6 +87,10 @@ class Compute:
     # activation_bytes).
     elementwise_bytes: float = 0.0
     elementwise_bytes_per_ctx: float = 0.0
+    # Addition (models-5): the part of ``flops`` in matmuls of two activations (attention's Q·Kᵀ and
+    # P·V): netsim runs them at the profile's ``attention_eff`` of the GEMM rate.
+    attention_flops: float = 0.0
+    attention_flops_per_ctx: float = 0.0
     kind: Literal["compute"] = "compute"
 
     def flops_at(self, context: int) -> float:
@@ -97,6 +101,9 @@ class Compute:
 
     def activation_bytes_at(self, context: int) -> float:
         return self.activation_bytes + self.activation_bytes_per_ctx * context
+
+    def attention_flops_at(self, context: int) -> float:
+        return self.attention_flops + self.attention_flops_per_ctx * context
 
     def elementwise_bytes_at(self, context: int) -> float:
         return self.elementwise_bytes + self.elementwise_bytes_per_ctx * context

@@ -11,6 +11,9 @@ is far cheaper than a ``FlopCounterMode`` (module tracker) per segment — that 
 What each Compute field means here
 ----------------------------------
 - ``flops``: flop_counter FLOPs (2·m·n·k for a matmul) of the ops in the segment.
+- ``attention_flops``: the part of ``flops`` in matmuls of two activations (Q·Kᵀ and P·V, batched
+  over heads, or a fused attention op): small-K batched products that reach a lower rate than the
+  weight projections (measured on this project's CPU: 33 against 79 GFLOP/s at d=256, head_dim 64).
 - ``weight_bytes``: parameters read, at their *stored* precision (not the tensor dtype the
   numeric run happens to use): 16-bit unless the side stores quantised weights (device-only
   ``weight_bits``), then ``bits`` per weight plus group-wise quantisation overhead
@@ -87,6 +90,7 @@ class _Segment:
     deps: tuple[int, ...]
     explicit: bool
     flops: float = 0.0
+    attention_flops: float = 0.0
     weight_bytes: float = 0.0
     act_elems: float = 0.0
     elementwise_elems: float = 0.0
@@ -207,10 +211,12 @@ class Recorder:
             return
         seg = self.current
         packet = func._overloadpacket
-        if flops is not None:
+        if flops is None and packet in flop_registry:
+            flops = flop_registry[packet](*args, **(kwargs or {}), out_val=out)
+        if flops:
             seg.flops += flops
-        elif packet in flop_registry:
-            seg.flops += flop_registry[packet](*args, **(kwargs or {}), out_val=out)
+            if _is_attention(packet, args):
+                seg.attention_flops += flops
         if packet in _NOT_KERNELS:
             return
         seg.kernels += 1
@@ -239,6 +245,7 @@ class Recorder:
                         "label": f"{s.side}: {label}",
                         "deps": s.deps,
                         "flops": float(s.flops),
+                        "attention_flops": float(s.attention_flops),
                         "weight_bytes": float(s.weight_bytes),
                         "activation_bytes": float(s.act_elems * nb),
                         "elementwise_bytes": float(s.elementwise_elems * nb),
@@ -269,6 +276,17 @@ class Recorder:
 _MATMULS = {aten.mm, aten.bmm, aten.addmm, aten.baddbmm, aten.linear, aten.matmul, aten.mv}
 #: Ops that read a few rows of a table (the embedding): the rows are weights, already in weight_bytes.
 _GATHERS = {aten.embedding, aten.index_select, aten.gather, aten.index}
+
+
+def _is_attention(packet, args) -> bool:
+    """A matmul of two activations: a batched product (bmm, or matmul whose right operand has batch
+    dimensions) or a fused attention op. Weight projections (linear, mm, addmm, matmul by a 2-D
+    weight) are not."""
+    if packet in (aten.bmm, aten.baddbmm):
+        return True
+    if packet is aten.matmul:
+        return args[1].dim() >= 3
+    return packet not in _MATMULS and "attention" in packet.__name__
 
 
 def _float_elems(tree: Any) -> float:

@@ -35,11 +35,12 @@ def batched_step_time(
     dtype: str = "fp16",
     scale: float = 1.0,
     elementwise_bytes: float = 0.0,
+    attention_flops: float = 0.0,
 ) -> float:
-    """Time of one batched launch: ``flops``, ``other_bytes`` and ``elementwise_bytes`` summed over the
-    batch, weights once (Profile.step_time with the batch's totals)."""
+    """Time of one batched launch: ``flops`` (of which ``attention_flops``), ``other_bytes`` and
+    ``elementwise_bytes`` summed over the batch, weights once (Profile.step_time with the totals)."""
     t = profile.step_time(flops, weight_bytes + other_bytes, kernels, dtype,
-                          elementwise_bytes=elementwise_bytes)
+                          elementwise_bytes=elementwise_bytes, attention_flops=attention_flops)
     return float(t) * scale
 
 

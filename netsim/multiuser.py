@@ -159,6 +159,7 @@ class _MPlan:
         "cflops",
         "cother",
         "celem",
+        "cattn",
         "n",
     )
 
@@ -178,6 +179,7 @@ class _MPlan:
         self.cflops: list[list[float] | None] = [None] * self.n
         self.cother: list[list[float] | None] = [None] * self.n
         self.celem: list[list[float] | None] = [None] * self.n
+        self.cattn: list[list[float] | None] = [None] * self.n
         for i, s in enumerate(ph.steps):
             if s.kind != "compute" or s.side != "cloud":
                 continue
@@ -189,6 +191,7 @@ class _MPlan:
             slope = s.kv_bytes_per_ctx + s.activation_bytes_per_ctx
             self.cother[i] = (s.activation_bytes + s.kv_bytes + slope * contexts).tolist()
             self.celem[i] = np.broadcast_to(s.elementwise_bytes_at(contexts), contexts.shape).tolist()
+            self.cattn[i] = np.broadcast_to(s.attention_flops_at(contexts), contexts.shape).tolist()
 
 
 class _User:
@@ -373,13 +376,14 @@ class _Engine:
             u, i = items[0]
             return u.durs[i]
         _, w, kernels, dtype, scale = self.key_info[key]
-        f = m = e = 0.0
+        f = m = e = a = 0.0
         for u, i in items:
             c = u.col
             f += u.plan.cflops[i][c]
             m += u.plan.cother[i][c]
             e += u.plan.celem[i][c]
-        return batched_step_time(self.cloud, f, w, m, kernels, dtype, scale, e)
+            a += u.plan.cattn[i][c]
+        return batched_step_time(self.cloud, f, w, m, kernels, dtype, scale, e, a)
 
     def _launch(self, start: float, key: int, items: list[tuple]) -> float:
         d = self._cost(key, items)

@@ -1,7 +1,9 @@
 """Compute profiles: what one device or cloud node can do, each number with its source.
 
-Step time = max(flops / (peak · compute_eff), bytes / (bandwidth · mem_eff) + matvec rows · row cost)
-            + elementwise bytes / (bandwidth · mem_eff) + kernels · overhead.
+Step time = max(compute, bytes / (bandwidth · mem_eff) + matvec rows · row cost)
+            + elementwise bytes / (bandwidth · mem_eff) + kernels · overhead,
+compute   = (flops − attention flops) / (peak · compute_eff) + attention flops / (peak · compute_eff
+            · attention_eff).
 The max() is the roofline of the matmul-class work (weights, KV cache, matmul outputs); the
 elementwise kernels between the matmuls (norms, rotary, activations, softmax, adds) are memory-bound
 and run on their own, so their traffic adds. (Profile.step_time, Profile.time_of.)
@@ -13,11 +15,8 @@ A measured decode throughput (``measured_decode_tok_s``) overrides the roofline:
 from __future__ import annotations
 
 import json
-import os
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +49,9 @@ class Profile:
     # measured (``host``): the presets' runtimes are compiled loops whose per-pass cost is in their
     # efficiencies.
     forward_overhead_us: float = 0.0
+    # Rate of attention's activation-by-activation matmuls (Compute.attention_flops) relative to the
+    # dense GEMM rate peak · compute_eff. 1.0 unless measured (``host``: small-K batched products).
+    attention_eff: float = 1.0
 
     def __hash__(self) -> int:
         return hash(json.dumps(asdict(self), sort_keys=True))
@@ -68,10 +70,12 @@ class Profile:
         dtype: str = "fp16",
         matvec_rows: Any = 0.0,
         elementwise_bytes: Any = 0.0,
+        attention_flops: Any = 0.0,
     ) -> Any:
         """Seconds of one compute step (module docstring); floats or numpy arrays, elementwise."""
         bw = self.mem_bw_gbps * 1e9 * self.mem_eff
-        tc = flops / (self.peak_flops(dtype) * self.compute_eff)
+        rate = self.peak_flops(dtype) * self.compute_eff
+        tc = (flops - attention_flops) / rate + attention_flops / (rate * self.attention_eff)
         tm = mem_bytes / bw + matvec_rows * self.matvec_row_ns * 1e-9
         return np.maximum(tc, tm) + elementwise_bytes / bw + kernels * self.kernel_overhead_us * 1e-6
 
@@ -84,6 +88,7 @@ class Profile:
             step.dtype,
             step.matvec_rows_at(context),
             step.elementwise_bytes_at(context),
+            step.attention_flops_at(context),
         )
 
     def usable_bytes(self) -> float:
@@ -102,6 +107,9 @@ class Profile:
                 raise SplitbenchError(f"profile.{f}: must be in (0, 1], got {getattr(self, f)!r}")
         if not isinstance(self.matvec_row_ns, int | float) or self.matvec_row_ns < 0:
             raise SplitbenchError(f"profile.matvec_row_ns: must be >= 0, got {self.matvec_row_ns!r}")
+        if isinstance(self.attention_eff, bool) or not isinstance(self.attention_eff, int | float) \
+                or not 0 < self.attention_eff <= 1:
+            raise SplitbenchError(f"profile.attention_eff: must be in (0, 1], got {self.attention_eff!r}")
         for f in ("kernel_overhead_us", "forward_overhead_us"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
@@ -581,6 +589,8 @@ class _Presets(Mapping[str, Profile]):
 
     def __getitem__(self, key: str) -> Profile:
         if key == "host":
+            from .host import host_profile  # calibrates this machine: only when asked for
+
             return host_profile()
         return _STATIC[key]
 
@@ -592,150 +602,6 @@ class _Presets(Mapping[str, Profile]):
 
 
 PROFILE_PRESETS: Mapping[str, Profile] = _Presets()
-
-
-# ---------------------------------------------------------------- host calibration
-def _cache_dir() -> Path:
-    env = os.environ.get("SPLITBENCH_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "splitbench"
-
-
-#: Calibration shapes, chosen to be what a transformer forward pass runs but none of the widths that
-#: ``splitbench validate`` checks: prefill GEMMs of a 128-token chunk against (d, d) and (d, 4d) weights,
-#: and matrix-vector products over a buffer three times a 32 MiB last-level cache at several row lengths.
-CAL_GEMM_TOKENS = 128
-CAL_GEMM_WIDTHS = (768, 1536)
-CAL_MATVEC_BYTES = 96 * 2**20
-CAL_MATVEC_ROWS = (768, 1536, 3072, 6144)
-
-
-def _median_time(fn: Any, seconds: float, min_reps: int = 3) -> float:
-    """Median seconds per call after a warm-up call, over ``seconds`` or ``min_reps`` calls: the median
-    (not the fastest) because the passes ``validate`` compares against are medians too."""
-    fn()
-    times: list[float] = []
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < seconds or len(times) < min_reps:
-        t1 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t1)
-    times.sort()
-    return times[len(times) // 2]
-
-
-def calibrate_host(budget_s: float = 2.0) -> dict[str, float]:
-    """Measure this machine the way an eager CPU forward pass uses it (torch's current thread count).
-
-    - ``fp32_tflops``: fp32 ``F.linear`` rate at transformer prefill shapes (CAL_GEMM_*): what prefill's
-      projections reach — a square 1024^3 GEMM runs well above what (128 x d) @ (d x 4d) reaches;
-    - ``mem_bw_gbps`` and ``matvec_row_ns``: ``F.linear`` of one token against weights filling a buffer
-      larger than the last-level cache, at several row lengths (CAL_MATVEC_ROWS); the time per call is
-      fitted as bytes / bandwidth + rows · row cost (least squares). A decode step is such products:
-      the streaming rate alone overstates what short rows (d = 512) reach by about 2x;
-    - ``kernel_overhead_us``: time per call of small eager ops (an nn.Linear on one 64-wide token,
-      a multiply, an add, a SiLU, a softmax) — the dispatch cost every kernel of a trace pays.
-    """
-    import torch
-    from torch.nn.functional import linear
-
-    flops = secs = 0.0
-    for d in CAL_GEMM_WIDTHS:
-        x = torch.randn(CAL_GEMM_TOKENS, d)
-        for n in (d, 4 * d):
-            w = torch.randn(n, d)
-            secs += _median_time(lambda x=x, w=w: linear(x, w), budget_s * 0.3 / 4)
-            flops += 2.0 * CAL_GEMM_TOKENS * d * n
-    buf = torch.rand(CAL_MATVEC_BYTES // 4)
-    rows, times = [], []
-    for k in CAL_MATVEC_ROWS:
-        n = buf.numel() // k
-        w, x = buf[: n * k].view(n, k), torch.rand(1, k)
-        times.append(_median_time(lambda w=w, x=x: linear(x, w), budget_s * 0.5 / len(CAL_MATVEC_ROWS)))
-        rows.append(float(n))
-    mr, mt = sum(rows) / len(rows), sum(times) / len(times)
-    cov = sum((r - mr) * (t - mt) for r, t in zip(rows, times, strict=True))
-    row_s = max(cov / sum((r - mr) ** 2 for r in rows), 0.0)
-    stream_s = mt - row_s * mr
-    lin, x1 = torch.nn.Linear(64, 64), torch.randn(1, 1, 64)
-
-    def small_ops() -> None:
-        y = lin(x1)
-        y = y * x1
-        y = y + x1
-        y = torch.nn.functional.silu(y)
-        torch.softmax(y, dim=-1)
-
-    with torch.inference_mode():
-        overhead_s = _median_time(small_ops, budget_s * 0.2) / 5
-    return {
-        "fp32_tflops": flops / secs / 1e12,
-        "mem_bw_gbps": CAL_MATVEC_BYTES / stream_s / 1e9,
-        "matvec_row_ns": row_s * 1e9,
-        "kernel_overhead_us": overhead_s * 1e6,
-        "threads": float(torch.get_num_threads()),
-    }
-
-
-def host_from_measurement(meas: dict[str, Any], where: str) -> Profile:
-    """The ``host`` Profile for one calibration (``where`` says where the numbers came from). Optional
-    keys: ``forward_overhead_us`` and, for overheads measured another way, ``kernel_overhead_source`` /
-    ``forward_overhead_source``."""
-    try:
-        import psutil  # type: ignore[import-not-found]
-
-        mem_gb = psutil.virtual_memory().total / 1e9
-    except ImportError:
-        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-    return Profile(
-        "host",
-        meas["mem_bw_gbps"],
-        {"fp32": meas["fp32_tflops"], "fp16": meas["fp32_tflops"]},
-        1.0,
-        1.0,
-        meas["kernel_overhead_us"],
-        mem_gb,
-        {},
-        "torch-cpu",
-        {
-            "mem_bw_gbps": f"one-token F.linear over 96 MiB of fp32 weights, streaming term of a fit over "
-            f"row lengths 768-6144, {where} [M]",
-            "matvec_row_ns": f"per-row term of the same fit, {where} [M]",
-            "tflops": f"fp32 F.linear (128 x d) @ (d x d | 4d), d = 768, 1536, {where} [M]; fp16 assumed "
-            f"equal {I}",
-            "mem_eff": "1.0: measured bandwidth is already achieved bandwidth",
-            "compute_eff": "1.0: measured GEMM rate is already achieved",
-            "kernel_overhead_us": meas.get("kernel_overhead_source")
-            or f"time per small eager op (linear, mul, add, silu, softmax), {where} [M]",
-            "forward_overhead_us": meas.get("forward_overhead_source")
-            or "0: not measured by the op-level calibration",
-            "mem_gb": "physical memory of this machine [M]",
-        },
-        matvec_row_ns=meas["matvec_row_ns"],
-        forward_overhead_us=float(meas.get("forward_overhead_us", 0.0)),
-    )
-
-
-def host_profile(recalibrate: bool = False) -> Profile:
-    """``host``: this machine's measured GEMM rate, GEMV bandwidth and per-op overhead, cached as JSON."""
-    path = _cache_dir() / "host.json"
-    meas: dict[str, float] | None = None
-    if path.is_file() and not recalibrate:
-        try:
-            meas = json.loads(path.read_text())
-            for k in ("fp32_tflops", "mem_bw_gbps", "kernel_overhead_us", "matvec_row_ns"):
-                float(meas[k])
-        except (ValueError, KeyError, TypeError):
-            meas = None  # unreadable or from an older calibration: measure again
-    if meas is None:
-        meas = calibrate_host()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(meas, sort_keys=True))
-        except OSError:
-            pass  # cache is a convenience
-    return host_from_measurement(meas, f"measured on this machine (cached in {path})")
 
 
 def profile_names() -> list[str]:

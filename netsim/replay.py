@@ -89,6 +89,7 @@ def measured_scale(trace: ExecutionTrace, profile: Profile, side: str) -> float:
             int(whole["kernels"]),
             elementwise_bytes=whole.get("elementwise_bytes", 0.0)
             + whole.get("elementwise_bytes_per_ctx", 0.0) * t,
+            attention_flops=whole.get("attention_flops", 0.0) + whole.get("attention_flops_per_ctx", 0.0) * t,
         ) + profile.forward_overhead_us * 1e-6
     else:
         full = profile.step_time(

@@ -123,6 +123,9 @@ def test_matmul_and_elementwise_bytes_closed_form():
     (pre,) = [s for s in tr.prefill.steps if s.kind == "compute"]
     assert pre.elementwise_bytes >= nb * L * P * (2 * 3 * d + 2 * ff + 3 * ff)
     assert dec.elementwise_bytes_per_ctx > 0  # softmax over the context
+    # attention's two activation products: 2 * 2 * h * head_dim per position per layer
+    assert dec.attention_flops_per_ctx == dec.flops_per_ctx == L * 2 * 2 * h * p.head_dim
+    assert pre.attention_flops == L * 2 * 2 * P * P * h * p.head_dim
 
 
 @pytest.mark.parametrize("name", ["llama3.1-8b", "mistral-7b", "qwen2.5-7b"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -72,6 +73,12 @@ def test_step_time_is_roofline_plus_overhead() -> None:
     assert p.step_time(1e12, 1e9, 3, elementwise_bytes=5e8) == pytest.approx(0.4 + 5e8 / 50e9 + 30e-6)
     # and to a memory-bound one at the same bandwidth: bytes are bytes
     assert p.step_time(1e9, 1e10, 0, elementwise_bytes=1e9) == pytest.approx(0.2 + 0.02)
+    # attention's activation products at half the GEMM rate: their share of the FLOPs takes twice as long
+    half = dataclasses.replace(p, attention_eff=0.5)
+    expected = 8e11 / 2.5e12 + 2 * 2e11 / 2.5e12
+    assert half.step_time(1e12, 0, 0, attention_flops=2e11) == pytest.approx(expected)
+    with pytest.raises(SplitbenchError, match="attention_eff"):
+        resolve_profile({"base": "m2", "attention_eff": 0})
     with pytest.raises(SplitbenchError, match="forward_overhead_us"):
         resolve_profile({"base": "m2", "forward_overhead_us": -1})
 

@@ -45,7 +45,7 @@ def test_case_error_sign() -> None:
 
 
 def test_fit_line_recovers_slope_and_intercept() -> None:
-    from harness.validate import fit_line
+    from netsim.host import fit_line
 
     xs = [54.0, 92.0, 168.0, 320.0]
     assert fit_line(xs, [5.7 * x + 240 for x in xs]) == pytest.approx((5.7, 240.0))
@@ -58,12 +58,13 @@ def test_compute_case_runs_real_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     and a calibrated prediction per phase. The ±20% target is `splitbench validate`'s business on a
     quiet machine; here only a gross modelling error (a factor of 3) fails, which load cannot cause."""
     import harness.validate as v
+    import netsim.host as host
 
     monkeypatch.setattr(v, "COMPUTE_MODELS", [("llama d=256, 1 layer", {
         "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 1, "num_attention_heads": 4,
         "num_key_value_heads": 4, "vocab_size": 1024})])
     monkeypatch.setattr(v, "ROUNDS", 1)
-    monkeypatch.setattr(v, "PROBE_LAYERS", (1, 4))
+    monkeypatch.setattr(host, "PROBE_LAYERS", (1, 4))
     monkeypatch.setattr(v, "CALIBRATION_BUDGET_S", 0.2)
     cases = v.validate(["compute"])
     assert [c.phase for c in cases] == ["TTFT (prefill 128)", "TPOT (decode step)"]
