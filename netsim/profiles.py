@@ -1,12 +1,15 @@
 """Compute profiles: what one device or cloud node can do, each number with its source.
 
-Step time = max(compute, bytes / (bandwidth · mem_eff) + matvec rows · row cost)
+Step time = max(compute, bytes / (bandwidth · mem_eff)) + matvec rows · row cost
             + elementwise bytes / (bandwidth · mem_eff) + kernels · overhead,
 compute   = (flops − attention flops) / (peak · compute_eff) + attention flops / (peak · compute_eff
             · attention_eff).
-The max() is the roofline of the matmul-class work (weights, KV cache, matmul outputs); the
-elementwise kernels between the matmuls (norms, rotary, activations, softmax, adds) are memory-bound
-and run on their own, so their traffic adds. (Profile.step_time, Profile.time_of.)
+The max() is the roofline of the matmul-class work (weights, KV cache, matmul outputs). Two costs
+run as kernels of their own and so add instead of hiding under it: the elementwise ops between the
+matmuls (norms, rotary, activations, softmax, adds: memory-bound), and the fixed per-row cost of
+matrix-*vector* products (``matvec_row_ns``, measured on ``host`` only) — in a decode step, where
+everything is memory-bound, that is the same sum as before; in a prefill it is the one-position LM
+head, which a max() with the prompt's GEMMs hid. (Profile.step_time, Profile.time_of.)
 Decode is memory-bandwidth bound, so ``mem_bw_gbps`` and ``mem_eff`` matter most; efficiencies
 depend on the runtime (llama.cpp, MLC, HF eager) and are stated per profile with their source.
 A measured decode throughput (``measured_decode_tok_s``) overrides the roofline: see replay.py.
@@ -76,8 +79,8 @@ class Profile:
         bw = self.mem_bw_gbps * 1e9 * self.mem_eff
         rate = self.peak_flops(dtype) * self.compute_eff
         tc = (flops - attention_flops) / rate + attention_flops / (rate * self.attention_eff)
-        tm = mem_bytes / bw + matvec_rows * self.matvec_row_ns * 1e-9
-        return np.maximum(tc, tm) + elementwise_bytes / bw + kernels * self.kernel_overhead_us * 1e-6
+        serial = matvec_rows * self.matvec_row_ns * 1e-9 + elementwise_bytes / bw
+        return np.maximum(tc, mem_bytes / bw) + serial + kernels * self.kernel_overhead_us * 1e-6
 
     def time_of(self, step: Compute, context: Any) -> Any:
         """Seconds of a trace's compute step at ``context`` tokens of KV cache (a number or an array)."""
