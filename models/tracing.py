@@ -12,8 +12,9 @@ What each Compute field means here
 ----------------------------------
 - ``flops``: flop_counter FLOPs (2·m·n·k for a matmul) of the ops in the segment.
 - ``attention_flops``: the part of ``flops`` in matmuls of two activations (Q·Kᵀ and P·V, batched
-  over heads, or a fused attention op): small-K batched products that reach a lower rate than the
-  weight projections (measured on this project's CPU: 33 against 79 GFLOP/s at d=256, head_dim 64).
+  over heads, or a fused attention op). Attention kernels reach a different share of peak than the
+  weight GEMMs (flash-attention kernels on GPUs; on this project's CPU, measured, about the same
+  rate), so netsim applies the profile's ``attention_eff`` to them.
 - ``weight_bytes``: parameters read, at their *stored* precision (not the tensor dtype the
   numeric run happens to use): 16-bit unless the side stores quantised weights (device-only
   ``weight_bits``), then ``bits`` per weight plus group-wise quantisation overhead

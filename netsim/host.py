@@ -10,7 +10,8 @@ What is measured (``calibrate_host``), each at torch's current thread count:
 
 - ``fp32_tflops``: ``F.linear`` at prefill shapes, (128 x d) @ (d x d | 4d) for d = 768, 1536;
 - ``attention_eff``: the rate of attention-shaped batched products (8 heads, 128 x 96 @ 96 x 128 and
-  back) relative to that GEMM rate: small-K products run well below it on a CPU;
+  back) relative to that GEMM rate, at most 1 (on this project's 2-core EPYC VM they run at about
+  the GEMM rate, 87-96 GFLOP/s, so it comes out 1.0);
 - ``mem_bw_gbps`` and ``matvec_row_ns``: one token through ``F.linear`` over weights filling a buffer
   three times a 32 MiB last-level cache, at row lengths 384…6144; the time per call fitted as
   bytes / bandwidth + rows · row cost. A decode step is such products, and short rows reach far less
