@@ -291,9 +291,16 @@ def _is_attention(packet, args) -> bool:
 
 
 def _float_elems(tree: Any) -> float:
-    """Elements of the floating-point tensors in a (nested) argument or output structure."""
-    return float(sum(t.numel() for t in tree_flatten(tree)[0]
-                     if isinstance(t, torch.Tensor) and t.is_floating_point()))
+    """Elements of the floating-point tensors in an argument or output structure (tensors, nested
+    lists/tuples, dict values). Hand-rolled rather than tree_flatten: it runs for every op of a 70B
+    shape trace, where tree_flatten cost about 30% of the recording time."""
+    if isinstance(tree, torch.Tensor):
+        return float(tree.numel()) if tree.is_floating_point() else 0.0
+    if isinstance(tree, list | tuple):
+        return sum(_float_elems(x) for x in tree)
+    if isinstance(tree, dict):
+        return sum(_float_elems(x) for x in tree.values())
+    return 0.0
 
 
 def _matvec_rows(packet, args) -> float:
