@@ -80,7 +80,7 @@ def _best_time(fn: Callable[[], Any], seconds: float, min_reps: int = 3) -> floa
     within a minute). The best call is the machine's own speed; a median is that plus whatever the
     neighbours did meanwhile, and ``validate`` found calibration medians and pass medians taken
     seconds apart disagreeing by up to 48% for that reason alone. The passes ``validate`` compares
-    against are best-of too (``best_of_rounds``)."""
+    against are best-of too."""
     fn()
     times: list[float] = []
     t0 = time.perf_counter()
@@ -89,12 +89,6 @@ def _best_time(fn: Callable[[], Any], seconds: float, min_reps: int = 3) -> floa
         fn()
         times.append(time.perf_counter() - t1)
     return min(times)
-
-
-def best_of_rounds(rounds: list[list[float]]) -> float:
-    """The median over rounds of each round's fastest call: best-of within a round (see _best_time),
-    and a median across rounds so that one lucky round does not set the figure."""
-    return median([min(r) for r in rounds])
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:

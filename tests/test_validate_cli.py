@@ -53,12 +53,14 @@ def test_fit_line_recovers_slope_and_intercept() -> None:
         fit_line([3.0, 3.0], [1.0, 2.0])
 
 
-def test_best_of_rounds_is_robust_to_slow_calls_and_one_lucky_round() -> None:
-    from netsim.host import best_of_rounds
+def test_median_round_pairs_each_calibration_with_its_own_passes() -> None:
+    from harness.validate import median_round
 
-    # slow calls (a neighbour's burst) never set the figure; nor does one round that was all fast
-    assert best_of_rounds([[10.0, 14.0, 10.5], [10.2, 30.0, 11.0], [6.0, 6.1, 6.2]]) == 10.0
-    assert best_of_rounds([[3.0, 1.0], [2.0, 4.0]]) == 1.5  # even count: mean of the middle two
+    # (calibration, (predicted TTFT, TPOT), (measured TTFT, TPOT)); errors TTFT -50%, +0%, +100%
+    rounds = [({"r": 0.0}, (1.0, 9.0), (2.0, 10.0)), ({"r": 1.0}, (3.0, 10.0), (3.0, 5.0)),
+              ({"r": 2.0}, (8.0, 4.0), (4.0, 4.0))]
+    assert median_round(rounds, 0)[0] == {"r": 1.0}  # the round itself, not a mix of rounds
+    assert median_round(rounds, 1)[0] == {"r": 2.0}  # TPOT errors -10%, +100%, 0%: median is 0%
 
 
 def test_compute_case_runs_real_passes(monkeypatch: pytest.MonkeyPatch) -> None:
