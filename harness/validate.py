@@ -176,13 +176,13 @@ def _compute_cases(target: float) -> list[Case]:
             pre, dec = time_passes(model, ids, PREFILL_REPS, DECODE_STEPS)
             rounds.append((meas, predicted, (min(pre), min(dec))))
         for i, phase in enumerate((f"TTFT (prefill {PROMPT_TOKENS})", "TPOT (decode step)")):
-            ranked = sorted(rounds, key=lambda r, i=i: r[1][i] / r[2][i])
             meas, predicted, real = median_round(rounds, i)
+            errors = sorted(100 * (r[1][i] / r[2][i] - 1) for r in rounds)
             src = (f"real fp32 forward passes on this machine (transformers eager, random weights, static "
                    f"KV cache), {COMPUTE_THREADS} torch thread(s); the median-error round of {ROUNDS}, "
                    f"each calibrated just before it times the fastest of {PREFILL_REPS} prefills / "
                    f"{DECODE_STEPS} decode steps; errors of all rounds: "
-                   + ", ".join(f"{100 * (r[1][i] / r[2][i] - 1):+.0f}%" for r in ranked)
+                   + ", ".join(f"{e:+.0f}%" for e in errors)
                    + f"; host: {meas['fp32_tflops'] * 1e3:.0f} GFLOP/s (attention "
                    f"x{meas['attention_eff']:.2f}), {meas['mem_bw_gbps']:.1f} GB/s + "
                    f"{meas['matvec_row_ns']:.0f} ns/row, {meas['kernel_overhead_us']:.1f} us/kernel + "

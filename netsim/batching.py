@@ -7,7 +7,8 @@ FLOPs and activation/KV traffic add up per user. So
     t(batch) = (max(sum flops / (peak * compute_eff), (W + sum other bytes) / (bw * mem_eff))
                 + sum elementwise bytes / (bw * mem_eff) + kernels * kernel_overhead) * scale
 
-where ``W`` is the step's weight bytes, "other bytes" each user's activations and KV cache at its
+(the FLOP term with attention's share at ``attention_eff``, exactly as Profile.step_time, which
+computes it) where ``W`` is the step's weight bytes, "other bytes" each user's activations and KV cache at its
 own context, and ``scale`` the measured-throughput factor of replay.measured_scale (the same runtime
 inefficiency is assumed at every batch size). For a batch of one this is exactly the single-user
 step time of replay.py. Decode is bandwidth bound at small batches, so a step of B users costs
