@@ -2,7 +2,7 @@
 
 Public API for scripts and notebooks::
 
-    from harness import load_suite, run_suite, run_scenario
+    from splitbench.harness import load_suite, run_suite, run_scenario
     summary = run_suite(load_suite("quick"), "out/quick")
     metrics = run_scenario(model="llama2-7b", method="privatelora", network="5g",
                            device="snapdragon-8gen3", cloud="a100-80g", new_tokens=64)

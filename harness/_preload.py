@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 
-import harness.tasks  # noqa: F401
-import models  # noqa: F401
-import netsim  # noqa: F401
+import splitbench.harness.tasks  # noqa: F401
+import splitbench.models  # noqa: F401
+import splitbench.netsim  # noqa: F401
 
 for _mod in (
     "transformers.models.llama.modeling_llama",

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 from . import __version__
 
@@ -143,7 +143,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise SplitbenchError(f"{args.dir}: no such results directory")
     if not (args.dir / "results.csv").is_file():
         raise SplitbenchError(f"{args.dir}: no results.csv in this directory (run `splitbench run` first)")
-    from reports import render
+    from splitbench.reports import render
 
     print(f"report: {render(args.dir)}")
     return 0
@@ -196,7 +196,7 @@ def add_verify(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def cmd_verify(args: argparse.Namespace) -> int:
     import warnings
 
-    from models import verify
+    from splitbench.models import verify
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -254,7 +254,7 @@ def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_netcheck(args: argparse.Namespace) -> int:
-    from netsim import netcheck, resolve_network
+    from splitbench.netsim import netcheck, resolve_network
 
     for name, v, lo in (
         ("--up-bytes", args.up_bytes, 0),

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 from .results import LATENCY_METRICS, THROUGHPUT_METRICS, fmt
 

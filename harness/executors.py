@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 EXECUTORS = ("local", "dask")
 SCHEDULER_TIMEOUT_S = 3.0
@@ -51,7 +51,7 @@ class ProcessExecutor(Executor):
         self.workers = jobs
         try:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["harness._preload"])
+            ctx.set_forkserver_preload(["splitbench.harness._preload"])
         except ValueError:  # platforms without fork (Windows)
             ctx = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)

@@ -35,7 +35,7 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def list_models() -> str:
-    from models import MODEL_PRESETS
+    from splitbench.models import MODEL_PRESETS
 
     rows = []
     for name, p in MODEL_PRESETS.items():
@@ -56,7 +56,7 @@ def list_models() -> str:
 
 
 def list_methods() -> str:
-    from models import METHOD_PRESETS
+    from splitbench.models import METHOD_PRESETS
 
     rows = []
     for name, m in METHOD_PRESETS.items():
@@ -66,7 +66,7 @@ def list_methods() -> str:
 
 
 def list_networks() -> str:
-    from netsim import network_table
+    from splitbench.netsim import network_table
 
     rows = [
         [
@@ -87,7 +87,7 @@ def list_networks() -> str:
 
 
 def list_profiles() -> str:
-    from netsim import profile_table
+    from splitbench.netsim import profile_table
 
     rows = []
     for r in profile_table():

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 from .fsutil import atomic_write_json, atomic_write_text
 from .resolve import Resolved, to_plain
@@ -104,7 +104,7 @@ def mix_label(mix: dict[str, Any] | None, network_label: str) -> str:
 
 def user_classes(sc: Resolved) -> list[Any]:
     """The scenario's user classes: one per mix entry (network presets or specs), or its network."""
-    from netsim import UserClass, resolve_network
+    from splitbench.netsim import UserClass, resolve_network
 
     mix = _params(sc)["mix"]
     if not mix:
@@ -121,7 +121,7 @@ def user_classes(sc: Resolved) -> list[Any]:
 
 def check_multiuser(scenarios: list[Resolved]) -> None:
     """Resolve every mix and parse every arrival up front, so bad input stops the run before work."""
-    from netsim import Arrival
+    from splitbench.netsim import Arrival
 
     for sc in scenarios:
         user_classes(sc)
@@ -140,7 +140,7 @@ def _record(sc: Resolved, classes: list[Any]) -> dict[str, Any]:
 
 def run_one(sc: Resolved, trace: Any, classes: list[Any]) -> dict[str, Any]:
     """Simulate one multi-user scenario; return its multiuser.csv row."""
-    from netsim import feasible, simulate_multiuser
+    from splitbench.netsim import feasible, simulate_multiuser
 
     p = _params(sc)
     row: dict[str, Any] = {

@@ -7,8 +7,8 @@ Installed with splitbench, so any project's test suite can write::
                                 device="snapdragon-8gen3", cloud="a100-80g", new_tokens=64)
         assert m["decode_tok_s"] > 5
 
-The fixture returns :func:`harness.single.run_scenario`: it validates the fields exactly like a
-suite entry (bad input raises :class:`models.errors.SplitbenchError`), builds shape-mode traces once
+The fixture returns :func:`splitbench.harness.single.run_scenario`: it validates the fields exactly like a
+suite entry (bad input raises :class:`splitbench.SplitbenchError`), builds shape-mode traces once
 per process and returns the scenario's results.csv row as a dict.
 """
 
@@ -23,6 +23,6 @@ import pytest
 @pytest.fixture
 def splitbench_scenario() -> Callable[..., dict[str, Any]]:
     """A callable ``run(model=, method=, network=, device=, cloud=, **fields) -> dict`` of metrics."""
-    from harness.single import run_scenario
+    from splitbench.harness.single import run_scenario
 
     return run_scenario

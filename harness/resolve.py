@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 from .suite import ScenarioSpec, Suite, SweepSpec
 
@@ -133,8 +133,8 @@ def _slug(text: str) -> str:
 
 
 def resolvers() -> dict[str, Callable[[Any], Any]]:
-    from models import resolve_method, resolve_model
-    from netsim import resolve_network, resolve_profile
+    from splitbench.models import resolve_method, resolve_model
+    from splitbench.netsim import resolve_network, resolve_profile
 
     return {
         "model": resolve_model,
@@ -264,7 +264,7 @@ class ScenarioResolver:
         f = spec.fields
         objs = {k: self.field(k, f[k], f"{spec.origin}.{k}") for k in PRESET_FIELDS}
         method = dict(objs["method"])
-        from models import METHOD_PRESETS
+        from splitbench.models import METHOD_PRESETS
 
         preset = METHOD_PRESETS.get(method.get("name"), {})
         default_params = preset.get("params", preset) if isinstance(preset, dict) else {}

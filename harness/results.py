@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from models.trace import ExecutionTrace
+from splitbench.models.trace import ExecutionTrace
 
 from .resolve import Resolved
 

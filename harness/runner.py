@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from models.errors import SplitbenchError
-from models.trace import ExecutionTrace
+from splitbench import SplitbenchError
+from splitbench.models.trace import ExecutionTrace
 
 from . import __version__
 from .executors import Executor, make_executor
@@ -124,7 +124,7 @@ class _Traces:
 
 
 def _reference_method(sc: Resolved) -> dict[str, Any] | None:
-    from models import comparable_lora_split
+    from splitbench.models import comparable_lora_split
 
     return comparable_lora_split(sc.method, sc.model)
 
@@ -308,7 +308,7 @@ def _write_meta(
 
 def _render(out: Path, summary: RunSummary) -> Path | None:
     try:
-        from reports import render
+        from splitbench.reports import render
     except ImportError as e:
         summary.notes.append(f"report not rendered: reports.render is unavailable ({e})")
         return None

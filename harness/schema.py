@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 ACT_DTYPES = ["fp32", "fp16", "bf16", "int8"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from models.trace import ExecutionTrace
+from splitbench.models.trace import ExecutionTrace
 
 from .resolve import Resolved, resolve_suite
 from .results import scenario_row, trace_columns
@@ -49,7 +49,7 @@ def run_scenario(**fields: Any) -> dict[str, Any]:
     device="snapdragon-8gen3", cloud="a100-80g", new_tokens=16)["decode_tok_s"]``.
     Infeasible scenarios return ``feasible=False`` and ``infeasible_reason``; metrics are None.
     """
-    from models import comparable_lora_split
+    from splitbench.models import comparable_lora_split
 
     sc = resolve_one(fields)
     key, text, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 from .schema import BUILTIN_DEFAULTS, REQUIRED_SCENARIO_FIELDS, SCENARIO_FIELDS, format_path, validate_suite
 
@@ -58,7 +58,7 @@ class Suite:
 
 def builtin_suites() -> dict[str, Path]:
     """Name → path of the YAML files shipped in ``harness/suites``."""
-    root = resources.files("harness") / "suites"
+    root = resources.files("splitbench.harness") / "suites"
     return {Path(p.name).stem: Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.trace import ExecutionTrace
+from splitbench.models.trace import ExecutionTrace
 
 from .resolve import canonical_hash, to_plain
 
@@ -25,7 +25,7 @@ TIME_DIGITS = 9
 def trace_key(model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str) -> str:
     """Everything a trace depends on — not the network nor the hardware, so those share a trace."""
     try:
-        from models import trace_cache_key
+        from splitbench.models import trace_cache_key
     except ImportError:  # pragma: no cover - models/ always provides it; kept for partial checkouts
         return canonical_hash([to_plain(model), method, prompt_tokens, act_dtype], 16)
     return str(trace_cache_key(model, method, prompt_tokens, act_dtype))
@@ -44,7 +44,7 @@ def build_trace_task(job: TraceJob) -> tuple[str, str]:
     """Build one shape-mode trace (the real split model on the meta device); return its JSON."""
     import warnings
 
-    from models import build_trace
+    from splitbench.models import build_trace
 
     with warnings.catch_warnings():  # transformers' deprecation notices are not the user's business
         warnings.simplefilter("ignore", FutureWarning)
@@ -99,7 +99,7 @@ def timeline_record(scenario_id: str, timeline: Any, new_tokens: int) -> dict[st
 
 def simulate_task(job: SimJob) -> dict[str, Any]:
     """Feasibility check, then the discrete-event simulation of one scenario."""
-    from netsim import feasible, simulate
+    from splitbench.netsim import feasible, simulate
 
     trace = parse_trace(job.trace_key, job.trace_json)
     ok, reason = feasible(trace, job.device, job.cloud, job.new_tokens)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 KINDS = ("compute", "device", "link")
 DEFAULT_TARGETS = {"compute": 20.0, "device": 25.0, "link": 10.0}
@@ -106,7 +106,7 @@ DECODE_STEPS = 8
 def fp32_weights(trace: Any) -> Any:
     """The trace with weights counted at 4 bytes: the real passes hold fp32 weights, while models/
     stores unquantised weights as 16-bit (the serving assumption)."""
-    from models.trace import Compute
+    from splitbench.models.trace import Compute
 
     def phase(p: Any) -> Any:
         steps = tuple(replace(s, weight_bytes=s.weight_bytes * 2) if isinstance(s, Compute) else s
@@ -118,8 +118,8 @@ def fp32_weights(trace: Any) -> Any:
 
 def predict_host(preset: Any, prompt_tokens: int, decode_steps: int, host: Any) -> tuple[float, float]:
     """netsim's (TTFT, mean TPOT) for device-only fp32 on the host profile (nothing crosses a link)."""
-    from models import build_trace
-    from netsim import LinkSpec, simulate
+    from splitbench.models import build_trace
+    from splitbench.netsim import LinkSpec, simulate
 
     tr = fp32_weights(build_trace(preset, "device-only", prompt_tokens, act_dtype="fp32", mode="shape"))
     link = LinkSpec(up_mbps=1000, down_mbps=1000, rtt_ms=0, transport="ideal", source="validate: unused")
@@ -161,8 +161,8 @@ def _compute_cases(target: float) -> list[Case]:
     """Per case: ROUNDS paired rounds (see ROUNDS), then per phase the round with the median error. The
     profile comes only from the microbenchmarks and the overhead probe, never from the validated
     passes."""
-    from models import resolve_model
-    from netsim.host import build_eager, calibrate_host, host_from_measurement, time_passes
+    from splitbench.models import resolve_model
+    from splitbench.netsim.host import build_eager, calibrate_host, host_from_measurement, time_passes
 
     where = f"this validate run, {COMPUTE_THREADS} torch thread(s)"
     out = []
@@ -194,8 +194,8 @@ def _compute_cases(target: float) -> list[Case]:
 
 # -------------------------------------------------------------------------------------- device
 def device_cases(target: float = DEFAULT_TARGETS["device"]) -> list[Case]:
-    from models import build_trace
-    from netsim import NETWORK_PRESETS, resolve_profile, simulate
+    from splitbench.models import build_trace
+    from splitbench.netsim import NETWORK_PRESETS, resolve_profile, simulate
 
     out = []
     cloud = resolve_profile("a100-80g")
@@ -215,7 +215,7 @@ def ns3_reference_path() -> Path:
 
 
 def link_cases(target: float = DEFAULT_TARGETS["link"], path: Path | None = None) -> list[Case]:
-    from netsim import LinkSpec, netcheck
+    from splitbench.netsim import LinkSpec, netcheck
 
     path = path or ns3_reference_path()
     try:

@@ -15,13 +15,13 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from models.catalog import ModelPreset, resolve_model
-from models.codec import ACT_DTYPES
-from models.errors import SplitbenchError
-from models.methods import resolve_method
-from models.paradigms import PARADIGMS
-from models.paradigms.base import SplitModel
-from models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
+from splitbench import SplitbenchError
+from splitbench.models.catalog import ModelPreset, resolve_model
+from splitbench.models.codec import ACT_DTYPES
+from splitbench.models.methods import resolve_method
+from splitbench.models.paradigms import PARADIGMS
+from splitbench.models.paradigms.base import SplitModel
+from splitbench.models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
 # bump when a change alters recorded numbers (part of the cache key); 3: streamed; 4: matvec_rows;
 # 5: elementwise_bytes split from activation_bytes, attention_flops
@@ -196,7 +196,7 @@ def _cloud_only_totals(
 
 def _kv_per_token(preset: ModelPreset, split: SplitModel) -> dict[str, int]:
     """KV bytes one context token adds on each side (netsim: memory at context t)."""
-    from models.codec import DTYPE_BYTES
+    from splitbench.models.codec import DTYPE_BYTES
 
     per_layer = 2 * preset.n_kv_heads * preset.head_dim * DTYPE_BYTES[split.compute_dtype]
     out = {"device": 0, "cloud": 0}

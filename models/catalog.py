@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import yaml
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 _SUPPORTED_TYPES = ("llama", "mistral", "qwen2")
 _SHAPE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")

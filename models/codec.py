@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 HEADER_FIXED_BYTES = 8
 HEADER_BYTES_PER_DIM = 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 QKV = ["q_proj", "k_proj", "v_proj"]
 _SHORT = {

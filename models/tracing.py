@@ -47,8 +47,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_unflatten
 from torch.utils.flop_counter import flop_registry
 
-from models.codec import DTYPE_BYTES, Codec
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
+from splitbench.models.codec import DTYPE_BYTES, Codec
 
 aten = torch.ops.aten
 _NOT_KERNELS = {aten.detach, aten.lift_fresh, aten.sym_size, aten.sym_stride, aten.sym_numel, aten.alias}

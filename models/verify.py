@@ -4,7 +4,7 @@ For each method: the split model (fp32 codec, CPU tensors) and its reference run
 prompt and then greedy decode steps with their KV caches; the table reports the largest
 |Δlogit| over all steps and whether the greedy tokens agree. References:
 privatelora → the unsplit transformers model with merged weights W + B·M·A; lora-split → peft's
-LoRA model; spa → SPA in one process (:class:`models.paradigms.spa.SPAReference`); device-only,
+LoRA model; spa → SPA in one process (:class:`splitbench.models.paradigms.spa.SPAReference`); device-only,
 cloud-only, layer-split → the unsplit transformers model (its own forward and DynamicCache).
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from models.build import make_split
-from models.catalog import resolve_model
+from splitbench.models.build import make_split
+from splitbench.models.catalog import resolve_model
 
 TOLERANCE = 1e-4
 
@@ -73,7 +73,7 @@ def compare(
 ) -> VerifyRow:
     split = make_split(model, method, mode="numeric", act_dtype="fp32", seed=seed)
     if method["name"] == "spa":
-        from models.paradigms.spa import SPAReference
+        from splitbench.models.paradigms.spa import SPAReference
 
         ref: Any = SPAReference(split)
     else:

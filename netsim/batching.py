@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 from .profiles import Profile
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 MAHIMAHI_BYTES = 1500  # bytes per delivery opportunity (Mahimahi's MTU)
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 from .profiles import I, Profile
 
@@ -106,7 +106,7 @@ def build_eager(preset: Any, prompt_tokens: int, seed: int = 0) -> tuple[Any, An
     """The fp32 CPU transformers model of ``preset`` (random weights) and a random prompt."""
     import torch
 
-    from models.catalog import build_model
+    from splitbench.models.catalog import build_model
 
     model = build_model(preset, "cpu", torch.float32, seed)
     g = torch.Generator().manual_seed(seed)
@@ -158,7 +158,7 @@ def eager_overheads_us() -> tuple[float, float]:
     Dividing one 1-layer probe's time by its kernels — what this project did first — folds the
     intercept into every kernel: 8.8 us/kernel that way, against a fitted 5.7 us/kernel + 240 us per
     forward, and the 4-layer d=256 decode step came out about 10% high."""
-    from models import build_trace, resolve_model
+    from splitbench.models import build_trace, resolve_model
 
     kernels, times = [], []
     for layers in PROBE_LAYERS:

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 from .capacity import Capacity, ConstantCapacity, load_trace
 

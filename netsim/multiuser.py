@@ -62,8 +62,8 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import SplitbenchError
-from models.trace import ExecutionTrace, PhaseTrace
+from splitbench import SplitbenchError
+from splitbench.models.trace import ExecutionTrace, PhaseTrace
 
 from .batching import apportion, batched_step_time
 from .link import LinkSpec

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 from .link import LinkSpec
 from .tcp import make_path

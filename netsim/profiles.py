@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import SplitbenchError
-from models.trace import Compute
+from splitbench import SplitbenchError
+from splitbench.models.trace import Compute
 
 I = "[I] estimate"  # noqa: E741
 

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import simpy
 
-from models.errors import SplitbenchError
-from models.trace import ExecutionTrace, PhaseTrace
+from splitbench import SplitbenchError
+from splitbench.models.trace import ExecutionTrace, PhaseTrace
 
 from .link import LinkSpec
 from .profiles import Profile

@@ -1,7 +1,7 @@
 """splitbench reports: turn a results directory into tables, figures and a report a person decides from.
 
 Public API: :func:`render`. reports/ reads only files in the results directory (the layout in the
-contract); it imports nothing from harness/, models/ or netsim/ except ``models.errors``.
+contract); it imports nothing from harness/, models/ or netsim/ except ``splitbench.SplitbenchError``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,6 @@ def render(results_dir: Path) -> Path:
     Returns the path of report.md. Raises SplitbenchError (one line, naming the file) when
     results.csv is missing or malformed. Deterministic: the same directory renders byte-identically.
     """
-    from reports.build import render as _render  # heavy imports (matplotlib) only when rendering
+    from splitbench.reports.build import render as _render  # heavy imports (matplotlib) only when rendering
 
     return _render(Path(results_dir))

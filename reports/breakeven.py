@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from reports.metrics import REFERENCE_PARADIGMS, SWEEP_AXES, fmt_number, paradigm_rank
+from splitbench.reports.metrics import REFERENCE_PARADIGMS, SWEEP_AXES, fmt_number, paradigm_rank
 
 _num = fmt_number
 

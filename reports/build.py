@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports.breakeven import break_evens
-from reports.document import (
+from splitbench.reports.breakeven import break_evens
+from splitbench.reports.document import (
     SECTIONS,
     ReportContext,
     build_blocks,
@@ -14,11 +14,11 @@ from reports.document import (
     to_html,
     to_markdown,
 )
-from reports.load import load
-from reports.multiuser import section_multiuser
-from reports.paper import paper_tables, section_paper
-from reports.plots import build_figures, save_figure
-from reports.tables import break_even_table, build_tables, write_tables
+from splitbench.reports.load import load
+from splitbench.reports.multiuser import section_multiuser
+from splitbench.reports.paper import paper_tables, section_paper
+from splitbench.reports.plots import build_figures, save_figure
+from splitbench.reports.tables import break_even_table, build_tables, write_tables
 
 
 def render(results_dir: Path) -> Path:

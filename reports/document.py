@@ -18,12 +18,12 @@ from typing import Any
 
 import pandas as pd
 
-from reports.breakeven import BreakEven
-from reports.headline import headline
-from reports.load import ResultsDir, iter_groups, resolved_part
-from reports.metrics import ALL_DEFINITIONS, PARADIGM_COLORS, PARADIGM_NAMES, fmt_number
-from reports.plots import FigureItem, token_latency_stats
-from reports.tables import Table, group_slug, varying_keys
+from splitbench.reports.breakeven import BreakEven
+from splitbench.reports.headline import headline
+from splitbench.reports.load import ResultsDir, iter_groups, resolved_part
+from splitbench.reports.metrics import ALL_DEFINITIONS, PARADIGM_COLORS, PARADIGM_NAMES, fmt_number
+from splitbench.reports.plots import FigureItem, token_latency_stats
+from splitbench.reports.tables import Table, group_slug, varying_keys
 
 
 # ---------------------------------------------------------------- blocks

@@ -10,10 +10,10 @@ import math
 
 import pandas as pd
 
-from reports.breakeven import BreakEven
-from reports.load import iter_groups
-from reports.metrics import REFERENCE_PARADIGMS, display_name, fmt_number
-from reports.tables import group_title, varying_keys
+from splitbench.reports.breakeven import BreakEven
+from splitbench.reports.load import iter_groups
+from splitbench.reports.metrics import REFERENCE_PARADIGMS, display_name, fmt_number
+from splitbench.reports.tables import group_title, varying_keys
 
 
 def _val(row: pd.Series, col: str) -> float | None:

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from models.errors import SplitbenchError
-from reports.metrics import paradigm_rank
+from splitbench import SplitbenchError
+from splitbench.reports.metrics import paradigm_rank
 
 TEXT_COLUMNS = ["scenario_id", "model", "method", "network", "device", "cloud"]
 NUMERIC_COLUMNS = [

@@ -9,9 +9,9 @@ import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reports.document import Block, FigureBlock, Heading, Para, ReportContext, TableBlock
-from reports.metrics import fmt_number, paradigm_color
-from reports.plots import RC, save_figure
+from splitbench.reports.document import Block, FigureBlock, Heading, Para, ReportContext, TableBlock
+from splitbench.reports.metrics import fmt_number, paradigm_color
+from splitbench.reports.plots import RC, save_figure
 
 GROUP = ["model", "method", "method_label", "network", "policy", "max_batch"]
 NUMERIC = ["users", "max_batch", "aggregate_tok_s", "tpot_p90_s", "tpot_p50_s", "ttft_p90_s",

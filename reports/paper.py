@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.document import Block, Bullets, Heading, Para, ReportContext, TableBlock
-from reports.load import resolved_part
-from reports.metrics import fmt_number
-from reports.tables import Table
+from splitbench.reports.document import Block, Bullets, Heading, Para, ReportContext, TableBlock
+from splitbench.reports.load import resolved_part
+from splitbench.reports.metrics import fmt_number
+from splitbench.reports.tables import Table
 
 PAPER = "PrivateLoRA (arXiv 2311.14030)"
 PAPER_MODELS = ("llama2-7b", "llama2-13b", "llama-30b")

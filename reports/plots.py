@@ -21,9 +21,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 
-from reports.breakeven import BreakEven, curve, iter_sweep_groups
-from reports.load import GROUP_KEYS, ResultsDir, iter_groups, resolved_part
-from reports.metrics import (
+from splitbench.reports.breakeven import BreakEven, curve, iter_sweep_groups
+from splitbench.reports.load import GROUP_KEYS, ResultsDir, iter_groups, resolved_part
+from splitbench.reports.metrics import (
     METRICS,
     REFERENCE_PARADIGMS,
     SWEEP_AXES,
@@ -31,7 +31,7 @@ from reports.metrics import (
     paradigm_color,
     paradigm_rank,
 )
-from reports.tables import group_slug, group_title, slug, varying_keys
+from splitbench.reports.tables import group_slug, group_title, slug, varying_keys
 
 RC: dict[str, Any] = {
     "svg.hashsalt": "splitbench",  # stable element ids in SVG

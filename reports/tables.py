@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.breakeven import BreakEven
-from reports.load import GROUP_KEYS, iter_groups
-from reports.metrics import METRICS, SWEEP_AXES, TABLE_METRICS, fmt_number
+from splitbench.reports.breakeven import BreakEven
+from splitbench.reports.load import GROUP_KEYS, iter_groups
+from splitbench.reports.metrics import METRICS, SWEEP_AXES, TABLE_METRICS, fmt_number
 
 
 @dataclass

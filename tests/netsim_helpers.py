@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
+from splitbench.models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
 
 
 def privatelora_like(

@@ -162,7 +162,7 @@ def rendered_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Rendering costs seconds; the tests only read it. Each module registers this fixture under its own
     name, so the single render is kept by path in the session's base temporary directory.
     """
-    import reports
+    from splitbench import reports
 
     root = tmp_path_factory.getbasetemp() / "reports-sample" / "suite"
     if not (root / "report.md").is_file():

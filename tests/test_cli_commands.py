@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import COMMANDS, main
+from splitbench.harness.cli import COMMANDS, main
 
 SUITE = """
 name: cli-tiny
@@ -35,7 +35,7 @@ def test_help_on_every_subcommand(command: str | None, capsys: pytest.CaptureFix
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    from harness import __version__
+    from splitbench.harness import __version__
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"splitbench {__version__}"

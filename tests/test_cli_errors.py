@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from splitbench.harness.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = """
@@ -152,7 +152,7 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     """Through a real process: stderr is exactly one line and the exit status is 2."""
     p = suite(tmp_path, "{base: 5g, up_mbps: 0}")
     r = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(p)],
+        [sys.executable, "-m", "splitbench.harness.cli", "run", str(p)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.compare import compare_files
-from harness.results import RESULT_COLUMNS, results_csv
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
+from splitbench.harness.cli import main
+from splitbench.harness.compare import compare_files
+from splitbench.harness.results import RESULT_COLUMNS, results_csv
 
 
 def _rows(decode: float, ttft: float, feasible: bool = True) -> list[dict]:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.multiuser import MULTIUSER_COLUMNS
-from harness.runner import run_suite
-from harness.suite import load_suite
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
+from splitbench.harness.multiuser import MULTIUSER_COLUMNS
+from splitbench.harness.runner import run_suite
+from splitbench.harness.suite import load_suite
 
 SUITE = """
 name: mu-test

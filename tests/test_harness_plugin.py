@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 USER_TEST = """
 import pytest
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
 
 def test_privatelora_beats_nothing(splitbench_scenario):
     m = splitbench_scenario(model="tiny", method={"name": "privatelora", "rank": 8}, network="5g",
@@ -34,7 +34,12 @@ def test_bad_input_raises(splitbench_scenario):
 
 
 def test_plugin_is_registered_and_usable_from_a_users_test_suite(tmp_path: Path) -> None:
+    """Run from a user's repository that has packages of its own named like our rooms: ``python -m
+    pytest`` puts that repository first on sys.path, so only one import root keeps ours reachable."""
     (tmp_path / "test_user.py").write_text(textwrap.dedent(USER_TEST))
+    for room in ("models", "reports", "harness", "netsim"):
+        (tmp_path / room).mkdir()
+        (tmp_path / room / "__init__.py").write_text(f"USERS_OWN = {room!r}\n")
     r = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py"],
         cwd=tmp_path,
@@ -45,6 +50,7 @@ def test_plugin_is_registered_and_usable_from_a_users_test_suite(tmp_path: Path)
     tail = r.stdout[-3000:]
     assert "1 failed, 2 passed" in tail, tail
     assert "test_a_threshold_that_fails" in tail
+    assert "ImportError" not in tail
 
 
 def test_fixture_returns_the_results_row(splitbench_scenario) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from harness.resolve import canonical_hash, method_label, spec_label
-from harness.results import (
+from splitbench.harness.resolve import canonical_hash, method_label, spec_label
+from splitbench.harness.results import (
     RESULT_COLUMNS,
     add_derived,
     decode_payload_per_token,
@@ -14,7 +14,7 @@ from harness.results import (
     round_trips_per_token,
     trace_columns,
 )
-from models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
+from splitbench.models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
 
 CONTRACT_COLUMNS = (
     "scenario_id, model, method, network, device, cloud, prompt_tokens, new_tokens, ttft_s, tpot_s, "

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.runner import run_suite
-from harness.suite import load_suite
+from splitbench.harness.runner import run_suite
+from splitbench.harness.suite import load_suite
 
 SUITE = """
 name: tiny-study
@@ -181,7 +181,7 @@ def test_same_results_with_process_pool_and_dask(run_dir: Path, tmp_path: Path) 
 
 
 def test_different_seed_changes_ids_not_format(run_dir: Path, tmp_path: Path) -> None:
-    from harness.suite import parse_set
+    from splitbench.harness.suite import parse_set
 
     suite = load_suite(run_dir.parent / "suite.yaml", parse_set(["seed=4", "matrix.method=[cloud-only]"]))
     run_suite(suite, tmp_path / "o", render_report=False)
@@ -196,7 +196,7 @@ def test_killed_run_loses_nothing_that_finished(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "harness.cli",
+        "splitbench.harness.cli",
         "run",
         str(suite),
         "--out",
@@ -245,7 +245,7 @@ def test_method_label_names_a_method_without_changing_it(tmp_path: Path) -> None
 
 
 def test_empty_method_label_is_bad_input(tmp_path: Path) -> None:
-    from models.errors import SplitbenchError
+    from splitbench import SplitbenchError
 
     text = """
     name: labels

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.schema import SUITE_SCHEMA, validate_suite
-from harness.suite import apply_overrides, builtin_suites, load_suite, parse_set
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
+from splitbench.harness.schema import SUITE_SCHEMA, validate_suite
+from splitbench.harness.suite import apply_overrides, builtin_suites, load_suite, parse_set
 
 ISSUE_EXAMPLE = """
 name: my-study

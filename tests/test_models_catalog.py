@@ -2,7 +2,7 @@
 
 import pytest
 
-from models import (
+from splitbench.models import (
     METHOD_PRESETS,
     MODEL_PRESETS,
     SplitbenchError,

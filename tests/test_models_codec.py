@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from models.codec import CODECS, header_bytes
-from models.errors import SplitbenchError
+from splitbench import SplitbenchError
+from splitbench.models.codec import CODECS, header_bytes
 
 
 @pytest.mark.parametrize("name", sorted(CODECS))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models import build_trace, resolve_model
+from splitbench.models import build_trace, resolve_model
 
 
 @pytest.mark.parametrize("prompt", [16])

@@ -2,9 +2,9 @@
 
 import torch
 
-from models import build_trace, verify
-from models.build import make_split
-from models.verify import TOLERANCE, compare
+from splitbench.models import build_trace, verify
+from splitbench.models.build import make_split
+from splitbench.models.verify import TOLERANCE, compare
 
 
 def test_verify_table_all_pass():

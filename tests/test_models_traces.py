@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from models import MODEL_PRESETS, ExecutionTrace, build_trace
-from models.codec import header_bytes
-from models.trace import Compute, PhaseTrace, Transfer
+from splitbench.models import MODEL_PRESETS, ExecutionTrace, build_trace
+from splitbench.models.codec import header_bytes
+from splitbench.models.trace import Compute, PhaseTrace, Transfer
 
 
 def msg(values: int, value_bytes: int = 2, ndim: int = 3) -> int:
@@ -139,7 +139,7 @@ def test_gqa_kv_sizes(name):
 
 def test_decode_linear_in_context_at_third_point():
     tr = build_trace("tiny", "privatelora", 8, mode="shape")
-    from models.build import make_split
+    from splitbench.models.build import make_split
 
     split = make_split("tiny", "privatelora", "shape")
     split.fill_cache(300)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import SplitbenchError
-from netsim import NETWORK_PRESETS, LinkSpec, load_trace, netcheck, resolve_network
-from netsim.capacity import TraceCapacity, markov_trace, onoff_trace, write_mahimahi
+from splitbench import SplitbenchError
+from splitbench.netsim import NETWORK_PRESETS, LinkSpec, load_trace, netcheck, resolve_network
+from splitbench.netsim.capacity import TraceCapacity, markov_trace, onoff_trace, write_mahimahi
 
 TRACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "traces"
 
@@ -155,7 +155,7 @@ def test_real_mahimahi_traces_load_and_run() -> None:
 def test_netcheck_cli_bad_input_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], field: str
 ) -> None:
-    cli = pytest.importorskip("harness.cli", reason="the CLI is wired by harness/")
+    cli = pytest.importorskip("splitbench.harness.cli", reason="the CLI is wired by harness/")
     bad = tmp_path / "bad.trace"
     bad.write_text("12\nnot-a-number\n")
     extra = [str(bad) if a == "BAD" else a for a in extra]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import build_trace
-from models.errors import SplitbenchError
-from netsim import resolve_network, resolve_profile, simulate
-from netsim.batching import apportion, batched_step_time
-from netsim.multiuser import UserClass, assign_classes, simulate_multiuser
-from netsim.replay import measured_scale
+from splitbench import SplitbenchError
+from splitbench.models import build_trace
+from splitbench.netsim import resolve_network, resolve_profile, simulate
+from splitbench.netsim.batching import apportion, batched_step_time
+from splitbench.netsim.multiuser import UserClass, assign_classes, simulate_multiuser
+from splitbench.netsim.replay import measured_scale
 
 MODEL = "llama3.2-1b"
 PROMPT = 16

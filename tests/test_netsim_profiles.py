@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import SplitbenchError
-from netsim import PROFILE_PRESETS, Profile, host_profile, profile_names, resolve_profile
-from netsim.tables import network_table, profile_table
+from splitbench import SplitbenchError
+from splitbench.netsim import PROFILE_PRESETS, Profile, host_profile, profile_names, resolve_profile
+from splitbench.netsim.tables import network_table, profile_table
 
 ISSUE_NAMES = {
     "iphone13-pro-max",
@@ -108,8 +108,8 @@ def test_host_profile_calibrates_once_and_caches(tmp_path: Path, monkeypatch: py
 
 
 def test_dtype_tflops_shorthand_overrides_one_entry() -> None:
-    from models.errors import SplitbenchError
-    from netsim import resolve_profile
+    from splitbench import SplitbenchError
+    from splitbench.netsim import resolve_profile
 
     base = resolve_profile("m2")
     p = resolve_profile({"base": "m2", "fp16_tflops": 7.0, "mem_gb": 8})

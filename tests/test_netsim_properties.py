@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsim import LinkSpec, netcheck
+from splitbench.netsim import LinkSpec, netcheck
 
 sizes = st.integers(min_value=1, max_value=400_000)
 rates = st.floats(min_value=0.5, max_value=500)

@@ -9,9 +9,17 @@ import importlib.util
 import pytest
 import simpy
 
-from models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
-from netsim import NETWORK_PRESETS, PROFILE_PRESETS, ComputeNode, LinkSpec, Session, feasible, simulate
-from netsim.replay import measured_scale
+from splitbench.models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
+from splitbench.netsim import (
+    NETWORK_PRESETS,
+    PROFILE_PRESETS,
+    ComputeNode,
+    LinkSpec,
+    Session,
+    feasible,
+    simulate,
+)
+from splitbench.netsim.replay import measured_scale
 from tests.netsim_helpers import privatelora_like
 
 DEV, CLOUD = PROFILE_PRESETS["iphone15-pro"], PROFILE_PRESETS["h100-sxm"]  # no measured figures for llama2
@@ -42,10 +50,10 @@ def test_paper_limit_synthetic_privatelora() -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("models.build") is None, reason="models.build_trace not available"
+    importlib.util.find_spec("splitbench.models.build") is None, reason="models.build_trace not available"
 )
 def test_paper_limit_real_llama2_7b_privatelora_trace() -> None:
-    from models import build_trace
+    from splitbench.models import build_trace
 
     tr = build_trace("llama2-7b", "privatelora", 128)
     link = NETWORK_PRESETS["paper-5g"]
@@ -120,7 +128,7 @@ def _c(i: int, side: str, mem: float, deps: tuple = ()) -> Compute:
 def test_forward_overhead_charged_once_per_side_and_phase(method: str) -> None:
     """A profile's per-forward cost is paid once per phase by each side that computes, however many
     segments the split cuts the forward pass into (PrivateLoRA: L + 1 device segments per token)."""
-    from models import build_trace
+    from splitbench.models import build_trace
 
     tr = build_trace("tiny", method, 8)
     link = LinkSpec(up_mbps=100, down_mbps=100, rtt_ms=0, transport="ideal", source="test")
@@ -255,7 +263,7 @@ def _unstreamed(tr: ExecutionTrace) -> ExecutionTrace:
 
 @pytest.mark.parametrize("down_mbps", [40.0, 0.002])
 def test_cloud_only_streams_tokens_closed_form(down_mbps: float) -> None:
-    from models import build_trace
+    from splitbench.models import build_trace
 
     tr = build_trace("llama2-7b", "cloud-only", 64)
     rtt, up_mbps, n = 120.0, 10.0, 12
@@ -306,7 +314,7 @@ def test_cloud_only_streams_tokens_closed_form(down_mbps: float) -> None:
 def test_device_started_steps_stay_chained(method) -> None:
     """Where the next step starts on the device, nothing is streamed: each decode step starts when
     the previous token is known on the device, exactly as before streamed transfers existed."""
-    from models import build_trace
+    from splitbench.models import build_trace
 
     tr = build_trace("llama2-7b", method, 32)
     phases = [tr.prefill, *tr.decode.values()]
@@ -321,7 +329,7 @@ def test_device_started_steps_stay_chained(method) -> None:
 
 @pytest.mark.parametrize("gate", ["always", "never"])
 def test_spa_next_step_does_not_wait_for_the_token(gate: str) -> None:
-    from models import build_trace
+    from splitbench.models import build_trace
 
     tr = build_trace("llama2-7b", {"name": "spa", "gate": gate}, 32)
     link = NETWORK_PRESETS["4g"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import SplitbenchError
-from netsim import LinkSpec, netcheck
+from splitbench import SplitbenchError
+from splitbench.netsim import LinkSpec, netcheck
 
 NS3 = Path(__file__).resolve().parents[1] / "netsim" / "reference" / "ns3_results.json"
 

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from netsim import NETWORK_PRESETS, PROFILE_PRESETS, LinkSpec, simulate
-from netsim.tcp import IdealPath, TcpPath
+from splitbench.netsim import NETWORK_PRESETS, PROFILE_PRESETS, LinkSpec, simulate
+from splitbench.netsim.tcp import IdealPath, TcpPath
 from tests.netsim_helpers import privatelora_like
 
 DEV, CLOUD = PROFILE_PRESETS["snapdragon-8gen3"], PROFILE_PRESETS["a100-80g"]

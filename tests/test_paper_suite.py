@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.resolve import resolve_suite
-from harness.suite import load_suite
-from models import build_trace
-from netsim import NETWORK_PRESETS, measured_scale, resolve_profile, simulate
+from splitbench.harness.cli import main
+from splitbench.harness.resolve import resolve_suite
+from splitbench.harness.suite import load_suite
+from splitbench.models import build_trace
+from splitbench.netsim import NETWORK_PRESETS, measured_scale, resolve_profile, simulate
 
 D7, L7, R = 4096, 32, 128
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-import reports
-from models.errors import SplitbenchError
-from reports.metrics import ALL_DEFINITIONS
+from splitbench import SplitbenchError, reports
+from splitbench.reports.metrics import ALL_DEFINITIONS
 from tests import reports_sample
 from tests.reports_sample import write_sample
 

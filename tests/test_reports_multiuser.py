@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports.multiuser import multiuser_figure
+from splitbench.reports.multiuser import multiuser_figure
 
 
 def _rows() -> pd.DataFrame:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from matplotlib.colors import to_hex
 
-from reports.breakeven import break_evens
-from reports.load import load
-from reports.metrics import paradigm_color
-from reports.plots import LANES, FigureItem, build_figures
+from splitbench.reports.breakeven import break_evens
+from splitbench.reports.load import load
+from splitbench.reports.metrics import paradigm_color
+from splitbench.reports.plots import LANES, FigureItem, build_figures
 from tests import reports_sample
 from tests.reports_sample import NEW, RTT_BREAK_EVEN_MS, UP_BREAK_EVEN_MBPS
 
@@ -123,7 +123,7 @@ def test_latency_cdf_only_for_jittery_link(figures) -> None:
 
 
 def test_lane_busy_time_counts_overlaps_once() -> None:
-    from reports.plots import _union_length
+    from splitbench.reports.plots import _union_length
 
     assert _union_length([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]) == pytest.approx(4.0)
     assert _union_length([(0.0, 4.0), (1.0, 2.0)]) == pytest.approx(4.0)
@@ -133,7 +133,7 @@ def test_lane_busy_time_counts_overlaps_once() -> None:
 def test_waiting_lane_is_step_minus_union_of_busy_time() -> None:
     """Waiting = the step's length minus the union of compute and on-the-wire intervals; a
     transfer's flight after its last byte left, and its ACK waits between wire intervals, are idle."""
-    from reports.plots import lane_spans, lane_totals
+    from splitbench.reports.plots import lane_spans, lane_totals
 
     events = [
         {"lane": "device", "label": "embed", "start": 0.0, "end": 0.002},

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports.breakeven import break_evens, crossings
-from reports.load import load
-from reports.metrics import METRICS, TABLE_METRICS, fmt_number
-from reports.tables import build_tables
+from splitbench.reports.breakeven import break_evens, crossings
+from splitbench.reports.load import load
+from splitbench.reports.metrics import METRICS, TABLE_METRICS, fmt_number
+from splitbench.reports.tables import build_tables
 from tests import reports_sample
 from tests.reports_sample import RTT_BREAK_EVEN_MS, UP_BREAK_EVEN_MBPS
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from harness.cli import main
-from harness.validate import Case, validate
+from splitbench.harness.cli import main
+from splitbench.harness.validate import Case, validate
 
 
 def test_link_cases_pass_with_per_phase_rows(capsys: pytest.CaptureFixture[str]) -> None:
@@ -45,7 +45,7 @@ def test_case_error_sign() -> None:
 
 
 def test_fit_line_recovers_slope_and_intercept() -> None:
-    from netsim.host import fit_line
+    from splitbench.netsim.host import fit_line
 
     xs = [54.0, 92.0, 168.0, 320.0]
     assert fit_line(xs, [5.7 * x + 240 for x in xs]) == pytest.approx((5.7, 240.0))
@@ -54,7 +54,7 @@ def test_fit_line_recovers_slope_and_intercept() -> None:
 
 
 def test_median_round_pairs_each_calibration_with_its_own_passes() -> None:
-    from harness.validate import median_round
+    from splitbench.harness.validate import median_round
 
     # (calibration, (predicted TTFT, TPOT), (measured TTFT, TPOT)); errors TTFT -50%, +0%, +100%
     rounds = [({"r": 0.0}, (1.0, 9.0), (2.0, 10.0)), ({"r": 1.0}, (3.0, 10.0), (3.0, 5.0)),
@@ -67,8 +67,8 @@ def test_compute_case_runs_real_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     """One small compute case end to end, shortened (one round, two probe depths): real timed passes
     and a calibrated prediction per phase. The ±20% target is `splitbench validate`'s business on a
     quiet machine; here only a gross modelling error (a factor of 3) fails, which load cannot cause."""
-    import harness.validate as v
-    import netsim.host as host
+    import splitbench.harness.validate as v
+    import splitbench.netsim.host as host
 
     monkeypatch.setattr(v, "COMPUTE_MODELS", [("llama d=256, 1 layer", {
         "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 1, "num_attention_heads": 4,

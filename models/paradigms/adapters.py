@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.errors import SplitbenchError
-from models.paradigms.base import SplitModel
+from splitbench import SplitbenchError
+from splitbench.models.paradigms.base import SplitModel
 
 ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 GROUP_OF = {

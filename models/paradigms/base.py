@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from models.catalog import ModelPreset, build_model
-from models.codec import CODECS, TORCH_DTYPES, compute_dtype_name, get_codec
-from models.tracing import Channel, KVCache, Recorder, attach_weight_hooks, recording
+from splitbench.models.catalog import ModelPreset, build_model
+from splitbench.models.codec import CODECS, TORCH_DTYPES, compute_dtype_name, get_codec
+from splitbench.models.tracing import Channel, KVCache, Recorder, attach_weight_hooks, recording
 
 
 class SplitModel:

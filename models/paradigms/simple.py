@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from models.paradigms.base import SplitModel
+from splitbench.models.paradigms.base import SplitModel
 
 
 class DeviceOnly(SplitModel):

@@ -27,7 +27,7 @@ import random
 import torch
 from torch import nn
 
-from models.paradigms.base import SplitModel
+from splitbench.models.paradigms.base import SplitModel
 
 
 class SideNetwork(nn.Module):

@@ -20,7 +20,7 @@ def _quiet() -> None:
 
 
 def test_bench_trace_llama2_7b_shape(benchmark) -> None:
-    from models import build_trace
+    from splitbench.models import build_trace
 
     trace = benchmark.pedantic(
         build_trace,
@@ -34,8 +34,8 @@ def test_bench_trace_llama2_7b_shape(benchmark) -> None:
 
 
 def test_bench_privatelora_decode_1000_tokens(benchmark) -> None:
-    from models import build_trace
-    from netsim import resolve_network, resolve_profile, simulate
+    from splitbench.models import build_trace
+    from splitbench.netsim import resolve_network, resolve_profile, simulate
 
     trace = build_trace("llama2-7b", "privatelora", 128, mode="shape")
     link, dev, cloud = resolve_network("5g"), resolve_profile("snapdragon-8gen3"), resolve_profile("a100-80g")
@@ -44,8 +44,8 @@ def test_bench_privatelora_decode_1000_tokens(benchmark) -> None:
 
 
 def test_bench_quick_suite(benchmark, tmp_path: Path) -> None:
-    from harness.runner import run_suite
-    from harness.suite import load_suite
+    from splitbench.harness.runner import run_suite
+    from splitbench.harness.suite import load_suite
 
     out = tmp_path / "quick"
 

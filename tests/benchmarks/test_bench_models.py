@@ -6,7 +6,7 @@ Run: .venv/bin/python -m pytest tests/benchmarks/test_bench_models.py --benchmar
 import pytest
 import torch
 
-from models.build import make_split
+from splitbench.models.build import make_split
 
 
 def _record_prefill(split, P):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from models import build_trace
-from netsim import UserClass, resolve_network, resolve_profile, simulate_multiuser
+from splitbench.models import build_trace
+from splitbench.netsim import UserClass, resolve_network, resolve_profile, simulate_multiuser
 
 DEV = resolve_profile("iphone13-pro-max")
 CLOUD = resolve_profile("a100-80g")

@@ -8,7 +8,7 @@ import time
 
 import simpy
 
-from netsim import NETWORK_PRESETS, PROFILE_PRESETS, ComputeNode, Session, simulate
+from splitbench.netsim import NETWORK_PRESETS, PROFILE_PRESETS, ComputeNode, Session, simulate
 from tests.netsim_helpers import privatelora_like
 
 DEV, CLOUD = PROFILE_PRESETS["iphone13-pro-max"], PROFILE_PRESETS["a100-80g"]
