@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from splitbench.models.privacy import PRIVACY_COLUMNS
 from splitbench.models.trace import ExecutionTrace
 
 from .resolve import Resolved
@@ -50,7 +51,7 @@ METRIC_COLUMNS = [
     "device_busy_s",
     "cloud_busy_s",
 ]
-TRACE_COLUMNS = ["round_trips_per_token", "comm_reduction_pct", "data_leaving_device"]
+TRACE_COLUMNS = ["round_trips_per_token", "comm_reduction_pct", "data_leaving_device", *PRIVACY_COLUMNS]
 DERIVED_COLUMNS = ["speedup_vs_device_only", "share_of_cloud_only_pct"]
 RESULT_COLUMNS = [
     *ID_COLUMNS,
@@ -132,6 +133,7 @@ def trace_columns(trace: ExecutionTrace, reference: ExecutionTrace | None) -> di
     cols: dict[str, Any] = {
         "round_trips_per_token": round_trips_per_token(trace),
         "data_leaving_device": trace.data_leaving_device,
+        **{c: trace.privacy.get(c, "") for c in PRIVACY_COLUMNS},
         "comm_reduction_pct": None,
     }
     if reference is not None:

@@ -24,8 +24,8 @@ from splitbench.models.paradigms.base import SplitModel
 from splitbench.models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
 # bump when a change alters recorded numbers (part of the cache key); 3: streamed; 4: matvec_rows;
-# 5: elementwise_bytes split from activation_bytes, attention_flops
-CODE_VERSION = "models-5"
+# 5: elementwise_bytes split from activation_bytes, attention_flops; 6: privacy
+CODE_VERSION = "models-6"
 _LINEAR = ("flops", "kv_bytes", "activation_bytes", "matvec_rows", "elementwise_bytes", "attention_flops")
 
 
@@ -139,6 +139,7 @@ def build_trace(
         device_memory_bytes=split.rec.memory_bytes("device"),
         cloud_memory_bytes=split.rec.memory_bytes("cloud"),
         data_leaving_device=split.data_leaving(),
+        privacy=split.privacy(),
         meta=meta,
         version=TRACE_FORMAT_VERSION,
     )

@@ -202,6 +202,8 @@ class ExecutionTrace:
     device_memory_bytes: float = 0.0
     cloud_memory_bytes: float = 0.0
     data_leaving_device: Literal["nothing", "activations", "tokens"] = "nothing"
+    # models.privacy: prompt/output recoverable by the cloud, private weights leave the device
+    privacy: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     version: int = TRACE_FORMAT_VERSION
 

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from splitbench import SplitbenchError
-from splitbench.reports.metrics import paradigm_rank
+from splitbench.reports.metrics import TEXT_METRICS, paradigm_rank
 
 TEXT_COLUMNS = ["scenario_id", "model", "method", "network", "device", "cloud"]
 NUMERIC_COLUMNS = [
@@ -105,7 +105,8 @@ def read_results(path: Path) -> pd.DataFrame:
     if "infeasible_reason" not in df.columns:
         df["infeasible_reason"] = ""
     df["infeasible_reason"] = df["infeasible_reason"].fillna("").astype(str)
-    df["data_leaving_device"] = df["data_leaving_device"].fillna("").astype(str)
+    for col in TEXT_METRICS:  # the privacy columns are optional: results written before them lack them
+        df[col] = df[col].fillna("").astype(str) if col in df.columns else ""
     if df["scenario_id"].duplicated().any():
         dup = df.loc[df["scenario_id"].duplicated(), "scenario_id"].iloc[0]
         raise SplitbenchError(f"{path}: duplicate scenario_id {dup!r}")

@@ -64,6 +64,17 @@ _METRIC_LIST: list[Metric] = [
            "where no comparable lora-split exists (device-only, cloud-only, layer-split)."),
     Metric("data_leaving_device", "data leaving device", "",
            "What leaves the user's device: nothing, activations only, or tokens (raw text)."),
+    Metric("prompt_recoverable_by_cloud", "prompt to cloud", "",
+           "Whether the cloud can recover the prompt from what it receives: exact (token ids, or rows "
+           "of the public embedding table, which a lookup in the same table turns back into ids), "
+           "by-inversion (hidden states after device-side layers: needs an inversion attack), no."),
+    Metric("output_recoverable_by_cloud", "output to cloud", "",
+           "Whether the cloud can recover each output token: exact (it picks the token, or computes "
+           "the final hidden state that the public LM head turns into the token's logits), "
+           "by-inversion, no."),
+    Metric("private_weights_leave_device", "private weights leave", "",
+           "yes when the personalised weights must be held by the cloud (cloud-only); no when they "
+           "stay on the device (PrivateLoRA's M, LoRA's A/B, SPA's side network, device layers)."),
 ]
 
 # Metrics defined in the report but not shown in the per-network tables.
@@ -91,6 +102,11 @@ _EXTRA_DEFINITIONS: list[Metric] = [
 METRICS: dict[str, Metric] = {m.column: m for m in _METRIC_LIST}
 ALL_DEFINITIONS: dict[str, Metric] = {m.column: m for m in _METRIC_LIST + _EXTRA_DEFINITIONS}
 TABLE_METRICS: list[str] = [m.column for m in _METRIC_LIST]
+#: Columns whose values are words, not numbers (shown as they are).
+TEXT_METRICS: tuple[str, ...] = (
+    "data_leaving_device", "prompt_recoverable_by_cloud", "output_recoverable_by_cloud",
+    "private_weights_leave_device",
+)
 
 # ----- paradigms: order and colour (the same in every plot) -----
 PARADIGM_ORDER: list[str] = ["device-only", "cloud-only", "privatelora", "spa", "lora-split", "layer-split"]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from splitbench.reports.breakeven import BreakEven
 from splitbench.reports.load import GROUP_KEYS, iter_groups
-from splitbench.reports.metrics import METRICS, SWEEP_AXES, TABLE_METRICS, fmt_number
+from splitbench.reports.metrics import METRICS, SWEEP_AXES, TABLE_METRICS, TEXT_METRICS, fmt_number
 
 
 @dataclass
@@ -66,7 +66,7 @@ def build_table(key: dict[str, object], rows: pd.DataFrame, varying: set[str]) -
     })
     for col in TABLE_METRICS:
         m = METRICS[col]
-        if col == "data_leaving_device":
+        if col in TEXT_METRICS:
             data[m.csv_column] = rows[col].to_numpy()
         else:
             data[m.csv_column] = rows[col].to_numpy(dtype=float) * m.scale
@@ -77,7 +77,7 @@ def build_table(key: dict[str, object], rows: pd.DataFrame, varying: set[str]) -
         cells = [str(rec["method_label"])]
         for col in TABLE_METRICS:
             v = rec[METRICS[col].csv_column]
-            cells.append(str(v) if col == "data_leaving_device" else fmt_number(v))
+            cells.append(str(v) if col in TEXT_METRICS else fmt_number(v))
         cells.append(str(rec["status"]))
         display_rows.append(cells)
     return Table(name=group_slug(key, varying), title=group_title(key, varying), key=key, data=data,

@@ -48,7 +48,8 @@ COLUMNS = [
     "scenario_id", "model", "method", "method_label", "network", "device", "cloud", "prompt_tokens",
     "new_tokens", "ttft_s", "tpot_s", "prefill_tok_s", "decode_tok_s", "e2e_s", "up_bytes", "down_bytes",
     "up_bytes_per_token", "down_bytes_per_token", "round_trips_per_token", "comm_reduction_pct",
-    "data_leaving_device", "up_wire_bytes", "down_wire_bytes", "handshake_s", "feasible",
+    "data_leaving_device", "prompt_recoverable_by_cloud", "output_recoverable_by_cloud",
+    "private_weights_leave_device", "up_wire_bytes", "down_wire_bytes", "handshake_s", "feasible",
     "infeasible_reason", "speedup_vs_device_only", "share_of_cloud_only_pct", "seed",
 ]
 
@@ -87,7 +88,11 @@ def write_sample(root: Path, *, sweeps: bool = True, timelines: bool = True, sce
                 "e2e_s": ttft + (NEW - 1) / t if feasible else None,
                 "up_bytes": up * NEW + 4096, "down_bytes": down * NEW, "up_bytes_per_token": up,
                 "down_bytes_per_token": down, "round_trips_per_token": rt, "comm_reduction_pct": cr,
-                "data_leaving_device": leaving, "up_wire_bytes": int(up * NEW * 1.04) + 4096,
+                "data_leaving_device": leaving,
+                "prompt_recoverable_by_cloud": "no" if method == "device-only" else "exact",
+                "output_recoverable_by_cloud": "no" if method == "device-only" else "exact",
+                "private_weights_leave_device": "yes" if method == "cloud-only" else "no",
+                "up_wire_bytes": int(up * NEW * 1.04) + 4096,
                 "down_wire_bytes": int(down * NEW * 1.04), "handshake_s": 0.0 if method == "device-only" else
                 NETWORKS[net]["rtt_ms"] / 1000, "feasible": feasible,
                 "infeasible_reason": "" if feasible else "device memory 9.1 GB > 8 GB",

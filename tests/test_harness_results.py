@@ -19,7 +19,8 @@ from splitbench.models.trace import Compute, ExecutionTrace, PhaseTrace, Transfe
 CONTRACT_COLUMNS = (
     "scenario_id, model, method, network, device, cloud, prompt_tokens, new_tokens, ttft_s, tpot_s, "
     "prefill_tok_s, decode_tok_s, e2e_s, up_bytes, down_bytes, up_bytes_per_token, down_bytes_per_token, "
-    "round_trips_per_token, comm_reduction_pct, data_leaving_device, up_wire_bytes, down_wire_bytes, "
+    "round_trips_per_token, comm_reduction_pct, data_leaving_device, prompt_recoverable_by_cloud, "
+    "output_recoverable_by_cloud, private_weights_leave_device, up_wire_bytes, down_wire_bytes, "
     "handshake_s, "
     "feasible, infeasible_reason, method_label, speedup_vs_device_only, share_of_cloud_only_pct, seed"
 ).split(", ")

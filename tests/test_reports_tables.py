@@ -10,7 +10,7 @@ import pytest
 
 from splitbench.reports.breakeven import break_evens, crossings
 from splitbench.reports.load import load
-from splitbench.reports.metrics import METRICS, TABLE_METRICS, fmt_number
+from splitbench.reports.metrics import METRICS, TABLE_METRICS, TEXT_METRICS, fmt_number
 from splitbench.reports.tables import build_tables
 from tests import reports_sample
 from tests.reports_sample import RTT_BREAK_EVEN_MS, UP_BREAK_EVEN_MBPS
@@ -39,7 +39,7 @@ def test_every_table_number_traces_to_results_csv(rendered: Path) -> None:
             assert rec["method_label"] == src["method_label"]
             for col in TABLE_METRICS:
                 m = METRICS[col]
-                if col == "data_leaving_device":
+                if col in TEXT_METRICS:
                     assert rec[m.csv_column] == src[col]
                 else:
                     assert _same(rec[m.csv_column], float(src[col]) * m.scale), (p.name, col)
@@ -53,7 +53,7 @@ def test_display_cells_are_formatted_csv_values(rendered: Path) -> None:
         for rec, cells in zip(t.data.to_dict("records"), t.display_rows, strict=True):
             for j, col in enumerate(TABLE_METRICS, start=1):
                 v = rec[METRICS[col].csv_column]
-                assert cells[j] == (v if col == "data_leaving_device" else fmt_number(v))
+                assert cells[j] == (v if col in TEXT_METRICS else fmt_number(v))
             assert "| " + " | ".join(cells) + " |" in md
     # units are in the headers, from the one metric dictionary
     assert "TTFT (ms)" in md and "decode (tok/s)" in md and "up (B/token)" in md

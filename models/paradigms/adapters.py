@@ -91,6 +91,14 @@ class AdapterSplit(SplitModel):
     def data_leaving(self) -> str:
         return "activations" if self.head_on_device() else "tokens"
 
+    def privacy_forms(self) -> tuple[str, str, str]:
+        # head on device: embedding rows go up and the final hidden state comes down (the cloud runs
+        # the whole decoder, private deltas applied); otherwise prompt ids up and token ids down.
+        # Either way the adapter weights that carry the personalisation stay on the device.
+        if self.head_on_device():
+            return "embedding rows", "final hidden state", "device"
+        return "token ids", "token ids", "device"
+
     def head_on_device(self) -> bool:
         return bool(self.params.get("head_on_device", True))
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from splitbench.models.catalog import ModelPreset, build_model
 from splitbench.models.codec import CODECS, TORCH_DTYPES, compute_dtype_name, get_codec
+from splitbench.models.privacy import privacy_columns
 from splitbench.models.tracing import Channel, KVCache, Recorder, attach_weight_hooks, recording
 
 
@@ -69,6 +70,14 @@ class SplitModel:
 
     def data_leaving(self) -> str:
         return self.data_leaving_device
+
+    def privacy_forms(self) -> tuple[str, str, str]:
+        """(how the prompt first reaches the cloud, what the cloud computes last for each token, the
+        side holding the personalised weights): the inputs of ``models.privacy.privacy_columns``."""
+        raise NotImplementedError
+
+    def privacy(self) -> dict[str, str]:
+        return privacy_columns(*self.privacy_forms())
 
     def reference_model(self) -> nn.Module:
         """The unsplit transformers model the split must equal (paradigms without adapters leave

@@ -15,6 +15,9 @@ class DeviceOnly(SplitModel):
     def data_leaving(self) -> str:
         return "nothing"
 
+    def privacy_forms(self) -> tuple[str, str, str]:
+        return "nothing", "nothing", "device"
+
     def weight_bits(self) -> dict[str, int]:
         return {"device": int(self.params["weight_bits"]), "cloud": 16}
 
@@ -37,6 +40,10 @@ class CloudOnly(SplitModel):
     def data_leaving(self) -> str:
         return "tokens"
 
+    def privacy_forms(self) -> tuple[str, str, str]:
+        # prompt ids up, token ids down; a personalised model can only be served if the cloud holds it
+        return "token ids", "token ids", "cloud"
+
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         if self.past == 0:
             ids, _ = self.channel.send("up", ids, "prompt ids up", ids=True)
@@ -56,6 +63,13 @@ class LayerSplit(SplitModel):
 
     def data_leaving(self) -> str:
         return "activations"
+
+    def privacy_forms(self) -> tuple[str, str, str]:
+        # k = 0 uploads the embedding rows themselves; the cloud runs the last layer and final norm,
+        # so it holds the final hidden state (head on device) or picks the token
+        prompt = "hidden states" if self.k else "embedding rows"
+        output = "final hidden state" if self.params["head_on_device"] else "token ids"
+        return prompt, output, "device" if self.k else "cloud"
 
     @property
     def k(self) -> int:

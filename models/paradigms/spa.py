@@ -79,6 +79,11 @@ class SPA(SplitModel):
     def data_leaving(self) -> str:
         return "tokens"
 
+    def privacy_forms(self) -> tuple[str, str, str]:
+        # prompt ids up, the cloud runs embedding, backbone and LM head and picks each token; the
+        # side network (the personalisation) stays on the device
+        return "token ids", "token ids", "device"
+
     def setup(self) -> None:
         if self.mode == "numeric":
             self.pristine = copy.deepcopy(self.model)
