@@ -9,18 +9,43 @@ replay then waits once per message for the time this returns. The walk is writte
 variables (TcpPath.send for a message that fits in the open window, _send_loop for the rest): a
 100-user multi-user run offers millions of packets, and per-packet method calls dominated it.
 
-TCP model (NewReno-like, as in ns-3 3.44's TcpNewReno with SACK-style recovery):
-- initial window ``init_cwnd_pkts``; slow start grows cwnd by one segment per ACK (ns-3 does not
-  count bytes acked, so with delayed ACKs the window grows 1.5x per RTT: checked against ns-3's
-  max-cwnd figures), congestion avoidance by 1/cwnd per ACK; window = min(cwnd, receive window);
-- the receiver delays ACKs: one ACK per two segments, or after ``delack_ms``;
-- drop-tail bottleneck queue of ``queue_pkts`` packets, plus random loss (Gilbert-Elliott bursts)
-  after the bottleneck; a loss is repaired by fast retransmit once three later segments have been
-  delivered (ssthresh = cwnd = flight/2, once per window) or else by a retransmission timeout
-  (cwnd = 1, RTO doubles);
-- restart after idle: if nothing was in flight for longer than one RTO, cwnd falls back to the
-  initial window (RFC 5681 §4.1), unless ``idle_restart`` is off.
+TCP model. The sender's machinery is fixed: a drop-tail bottleneck queue of ``queue_pkts`` packets,
+random loss (Gilbert-Elliott bursts) after the bottleneck, delayed ACKs at the receiver (one ACK
+per two segments, or after ``delack_ms``), per-packet loss detection (a lost packet is reported
+once ``dupthresh`` later-sent packets have been delivered, SACK-style, or else by a retransmission
+timeout: RTO doubles), retransmissions first, window = min(cwnd, receive window), and restart after
+idle (nothing in flight for longer than one RTO: RFC 5681 §4.1, unless ``idle_restart`` is off).
 ACKs are assumed not to compete for the reverse link's capacity (40-60 byte packets).
+
+The congestion-control rules are a strategy object, one per sender (CongestionControl; the first
+one is NewReno). The walker calls it at four points and reads two attributes:
+
+- ``on_rtt(r)`` on every ACK that carries an RTT sample ``r`` (seconds; ACKs of retransmissions
+  carry none), before ``on_ack``; the base class keeps the RFC 6298 estimator (srtt, rttvar, rto);
+- ``on_ack(t, acked, inflight) -> cwnd`` on every ACK: ``t`` its arrival at the sender, ``acked``
+  the segments it covers (1 or 2, delayed ACKs), ``inflight`` the segments still outstanding after
+  it. Returns the new congestion window in segments (a float); the walker sends while
+  ``inflight < min(cwnd, rwnd)``. Time-based growth (CUBIC's W(t)) reads ``t``; byte counting
+  reads ``acked``; a delay-based slow-start exit (HyStart) reads the samples of ``on_rtt`` and
+  can count rounds by delivered segments (a round ends when the segments outstanding at its start
+  are acked); proportional rate reduction sets cwnd = inflight + sndcnt here;
+- ``on_loss(t, seq, timeout, next_seq, inflight) -> cwnd`` once per lost packet when its loss is
+  detected (``timeout``: by the retransmission timer), ``next_seq`` the next new sequence number
+  (packets below it are outstanding or done: the recovery point), ``inflight`` after removing the
+  lost packet. The packet is queued for retransmission by the walker;
+- ``on_idle(t) -> cwnd`` at a restart after idle;
+- attributes ``rto`` (the retransmission timeout before backoff, seconds) and ``dupthresh``
+  (later deliveries that report a loss).
+
+A strategy keeps whatever state it needs; the walker never reads cwnd or ssthresh itself. Hooks
+are plain method calls in the hot loop (about one ACK per two packets), so a strategy should keep
+them short.
+
+NewReno (as ns-3 3.44's TcpNewReno with SACK-style recovery): initial window ``init_cwnd_pkts``;
+slow start grows cwnd by one segment per ACK (ns-3 does not count bytes acked, so with delayed ACKs
+the window grows 1.5x per RTT: checked against ns-3's max-cwnd figures), congestion avoidance by
+1/cwnd per ACK; on a loss ssthresh = max(cwnd/2, 2) and cwnd = ssthresh (fast retransmit, once
+per window of data) or cwnd = 1 (timeout).
 
 Wire bytes = payload + ``header_bytes`` per packet (including retransmitted packets). The
 handshake's SYN/SYN-ACK and the pure ACKs are not counted.
@@ -119,14 +144,17 @@ class IdealPath(Path):
         return 0.0
 
 
-class TcpPath(Path):
-    """One TCP sender (see module docstring). State persists across messages of a connection."""
+class CongestionControl:
+    """Congestion-control rules of one TCP sender: the strategy TcpPath calls (module docstring).
 
-    def __init__(self, link: LinkSpec, direction: str, rng: random.Random) -> None:
-        super().__init__(link, direction, rng)
-        self.mss = link.mss_bytes
-        self.hdr = link.header_bytes
-        self.rwnd = max(1, link.rwnd_bytes // link.mss_bytes)
+    The base class holds the window state every strategy has and the RFC 6298 RTT estimator;
+    a strategy implements ``on_ack`` and ``on_loss`` (and may override the rest).
+    """
+
+    name = "base"
+    dupthresh = 3  # later deliveries that report a packet lost (three duplicate ACKs)
+
+    def __init__(self, link: LinkSpec) -> None:
         self.iw = float(link.init_cwnd_pkts)
         self.cwnd = self.iw
         self.ssthresh = math.inf
@@ -134,6 +162,82 @@ class TcpPath(Path):
         self.srtt, self.rttvar = rtt, rtt / 2
         self.min_rto = link.min_rto_ms / 1000.0
         self.rto = max(self.min_rto, self.srtt + 4 * self.rttvar)
+
+    def on_rtt(self, r: float) -> None:
+        """An RTT sample: RFC 6298 smoothing (alpha 1/8, beta 1/4), RTO = srtt + 4 rttvar."""
+        self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - r)
+        self.srtt = 0.875 * self.srtt + 0.125 * r
+        self.rto = max(self.min_rto, self.srtt + 4 * self.rttvar)
+
+    def on_ack(self, t: float, acked: int, inflight: int) -> float:
+        raise NotImplementedError
+
+    def on_loss(self, t: float, seq: int, timeout: bool, next_seq: int, inflight: int) -> float:
+        raise NotImplementedError
+
+    def on_idle(self, t: float) -> float:
+        """Restart after idle (RFC 5681 §4.1): back to the initial window."""
+        self.cwnd = min(self.cwnd, self.iw)
+        return self.cwnd
+
+
+class NewReno(CongestionControl):
+    """NewReno as ns-3's TcpNewReno (one segment per ACK in slow start), ssthresh as Linux."""
+
+    name = "newreno"
+
+    def __init__(self, link: LinkSpec) -> None:
+        super().__init__(link)
+        self.recover_seq = -1  # packets sent before this are covered by the current recovery
+
+    def on_ack(self, t: float, acked: int, inflight: int) -> float:
+        cwnd = self.cwnd
+        if cwnd < self.ssthresh:  # one segment per ACK, as ns-3's TcpNewReno (no byte counting)
+            cwnd = min(cwnd + 1.0, max(self.ssthresh, cwnd))
+        else:
+            cwnd += 1.0 / cwnd
+        self.cwnd = cwnd
+        return cwnd
+
+    def on_loss(self, t: float, seq: int, timeout: bool, next_seq: int, inflight: int) -> float:
+        # ssthresh from the congestion window, as Linux does (tcp_reno_ssthresh: max(cwnd/2, 2)),
+        # not from the data in flight (RFC 5681, ns-3 NewReno): a lost packet at the tail of a burst
+        # has almost nothing in flight behind it, and flight/2 would pin ssthresh at 2 packets and
+        # leave every later burst crawling in congestion avoidance. Within 2% of ns-3 either way on
+        # the reference cases, where losses come mid-transfer with flight ~ cwnd.
+        if timeout:
+            self.ssthresh = max(self.cwnd / 2.0, 2.0)
+            self.cwnd = 1.0
+            self.recover_seq = next_seq
+        elif seq >= self.recover_seq:  # once per window of data
+            self.ssthresh = max(self.cwnd / 2.0, 2.0)
+            self.cwnd = self.ssthresh
+            self.recover_seq = next_seq
+        return self.cwnd
+
+
+CONGESTION_CONTROLS: dict[str, type[CongestionControl]] = {"newreno": NewReno}
+
+
+class TcpPath(Path):
+    """One TCP sender (see module docstring). State persists across messages of a connection.
+
+    ``fast`` (default on) lets send() time a message that fits in the open window in one tight
+    loop, and apply due ACKs before it on local variables; off, every message and every event goes
+    through the general walk (_send_loop, _next_event). The two give identical results (a property
+    test compares them); the general walk is the reference.
+    """
+
+    fast = True
+
+    def __init__(
+        self, link: LinkSpec, direction: str, rng: random.Random, cc: type[CongestionControl] = NewReno
+    ) -> None:
+        super().__init__(link, direction, rng)
+        self.mss = link.mss_bytes
+        self.hdr = link.header_bytes
+        self.rwnd = max(1, link.rwnd_bytes // link.mss_bytes)
+        self.cc = cc(link)
         self.backoff = 1.0
         self.delack = link.delack_ms / 1000.0
         # (time, tiebreak, kind, npkts|seq, send time for an RTT sample or -1); kinds: ACK, LOSS
@@ -141,7 +245,6 @@ class TcpPath(Path):
         self._tie = 0
         self.inflight = 0
         self.next_seq = 0
-        self.recover_seq = -1  # packets sent before this are covered by the current recovery
         self.sender_free = 0.0
         self.last_ack = 0.0
         self.queue: deque[float] = deque()  # departure times of packets in the bottleneck buffer
@@ -153,7 +256,7 @@ class TcpPath(Path):
         self.p_bg = 1.0 / b
         self.p_gb = p / (b * (1 - p)) if p > 0 else 0.0
         self.bad = False
-        self.limit = min(self.cwnd, float(self.rwnd))
+        self.limit = min(self.cc.cwnd, float(self.rwnd))
         # uniform draws of self.rng, fetched ahead in blocks and consumed strictly in order: the
         # same numbers in the same order as calling rng.random() per packet, but a message can
         # take its packets' draws as one slice
@@ -161,44 +264,32 @@ class TcpPath(Path):
         self._j = 0
         self._draws_per_pkt = (self.p_gb > 0) + (self.jitter > 0)
 
+    @property
+    def cwnd(self) -> float:
+        return self.cc.cwnd
+
     # ------------------------------------------------------------------ events
     def _on_ack(self, t: float, n: int, sent: float) -> None:
         self.inflight -= n
         self.last_ack = t
         self.backoff = 1.0
+        cc = self.cc
         if sent >= 0:
-            r = t - sent
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - r)
-            self.srtt = 0.875 * self.srtt + 0.125 * r
-            self.rto = max(self.min_rto, self.srtt + 4 * self.rttvar)
-        if self.cwnd < self.ssthresh:  # one segment per ACK, as ns-3's TcpNewReno (no byte counting)
-            self.cwnd = min(self.cwnd + 1.0, max(self.ssthresh, self.cwnd))
-        else:
-            self.cwnd += 1.0 / self.cwnd
-        self.limit = min(self.cwnd, self.rwnd)
+            cc.on_rtt(t - sent)
+        cwnd = cc.on_ack(t, n, self.inflight)
+        self.limit = cwnd if cwnd <= self.rwnd else self.rwnd
 
-    def _on_loss(self, seq: int, rto: bool) -> None:
-        """A lost packet is detected: reduce the window once per window of data, queue a resend."""
+    def _on_loss(self, t: float, seq: int, rto: bool) -> None:
+        """A lost packet is detected: the strategy reacts, the packet waits for retransmission."""
         idx = next((i for i, u in enumerate(self.undetected) if u[0] == seq), None)
         if idx is None:
             return  # already handled (e.g. by an RTO)
         u = self.undetected.pop(idx)
         self.inflight -= 1
-        # ssthresh from the congestion window, as Linux does (tcp_reno_ssthresh: max(cwnd/2, 2)),
-        # not from the data in flight (RFC 5681, ns-3 NewReno): a lost packet at the tail of a burst
-        # has almost nothing in flight behind it, and flight/2 would pin ssthresh at 2 packets and
-        # leave every later burst crawling in congestion avoidance. Within 2% of ns-3 either way on
-        # the reference cases, where losses come mid-transfer with flight ~ cwnd.
         if rto:
-            self.ssthresh = max(self.cwnd / 2.0, 2.0)
-            self.cwnd = 1.0
             self.backoff *= 2
-            self.recover_seq = self.next_seq
-        elif seq >= self.recover_seq:
-            self.ssthresh = max(self.cwnd / 2.0, 2.0)
-            self.cwnd = self.ssthresh
-            self.recover_seq = self.next_seq
-        self.limit = min(self.cwnd, self.rwnd)
+        cwnd = self.cc.on_loss(t, seq, rto, self.next_seq, self.inflight)
+        self.limit = cwnd if cwnd <= self.rwnd else self.rwnd
         self.retx.append((u[0], u[2], u[4]))
 
     def _next_event(self) -> float:
@@ -214,15 +305,20 @@ class TcpPath(Path):
             if kind == ACK:
                 self._on_ack(t, val, sent)
             else:
-                self._on_loss(val, rto=False)
+                self._on_loss(t, val, rto=False)
             return t
         # nothing in flight but losses nobody can report: the retransmission timer fires
         u0 = min(self.undetected, key=lambda u: u[1])
-        t = max(self.last_ack, u0[1]) + self.rto * self.backoff
+        t = max(self.last_ack, u0[1]) + self.cc.rto * self.backoff
         for u in list(self.undetected):
-            self._on_loss(u[0], rto=True)
+            self._on_loss(t, u[0], rto=True)
         self.last_ack = t
         return t
+
+    def _due(self, t0: float) -> bool:
+        """Is an ACK, delayed ACK or loss report due by ``t0``?"""
+        ev, pa = self.events, self.pending_ack
+        return bool(ev and ev[0][0] <= t0) or (pa is not None and pa[0] + self.delack + self.one_way <= t0)
 
     # ------------------------------------------------------------------ sending
     def _fill(self, need: int) -> None:
@@ -234,19 +330,24 @@ class TcpPath(Path):
     def _catch_up(self, t0: float) -> None:
         """Process every ACK, delayed ACK and loss report due by ``t0``, earliest first.
 
-        Same order and arithmetic as calling _next_event/_on_ack in a loop (a due delayed ACK wins
-        a tie with the heap's head), but ACKs, by far the most frequent events, are applied on
-        local variables: a message of a few packets leaves one or two of them behind.
+        Same order and calls as _next_event in a loop (a due delayed ACK wins a tie with the heap's
+        head), but ACKs, by far the most frequent events, are applied here with the walker's part
+        on local variables: a message of a few packets leaves one or two of them behind.
         """
+        if not self.fast:
+            while self._due(t0):
+                self._next_event()
+            return
         ev = self.events
+        cc, rwnd = self.cc, self.rwnd
+        on_rtt, on_ack = cc.on_rtt, cc.on_ack
+        delack, ow = self.delack, self.one_way
         while True:
             pa = self.pending_ack
             if not ev and pa is None:
                 return
-            cwnd, ssthresh, rwnd, inflight = self.cwnd, self.ssthresh, self.rwnd, self.inflight
-            srtt, rttvar, rto, min_rto = self.srtt, self.rttvar, self.rto, self.min_rto
-            last_ack, touched = self.last_ack, False
-            delack, ow = self.delack, self.one_way
+            inflight, last_ack, touched = self.inflight, self.last_ack, False
+            cwnd = 0.0
             while True:
                 if pa is not None:
                     tpa = pa[0] + delack + ow
@@ -261,24 +362,16 @@ class TcpPath(Path):
                     t, _, _, n, sent = heapq.heappop(ev)
                 else:
                     break
-                # _on_ack, inlined
-                touched = True
+                touched = True  # _on_ack
                 inflight -= n
                 last_ack = t
                 if sent >= 0:
-                    r = t - sent
-                    rttvar = 0.75 * rttvar + 0.25 * abs(srtt - r)
-                    srtt = 0.875 * srtt + 0.125 * r
-                    rto = max(min_rto, srtt + 4 * rttvar)
-                if cwnd < ssthresh:
-                    cwnd = min(cwnd + 1.0, max(ssthresh, cwnd))
-                else:
-                    cwnd += 1.0 / cwnd
+                    on_rtt(t - sent)
+                cwnd = on_ack(t, n, inflight)
             self.pending_ack = pa
             if touched:
-                self.cwnd, self.inflight, self.last_ack, self.backoff = cwnd, inflight, last_ack, 1.0
-                self.srtt, self.rttvar, self.rto = srtt, rttvar, rto
-                self.limit = min(cwnd, rwnd)
+                self.inflight, self.last_ack, self.backoff = inflight, last_ack, 1.0
+                self.limit = cwnd if cwnd <= rwnd else rwnd
             if ev and ev[0][0] <= t0 and ev[0][2] == LOSS:
                 self._next_event()  # rare: the general handler, then carry on with the ACKs
                 continue
@@ -310,10 +403,10 @@ class TcpPath(Path):
             inflight == 0
             and self.link.idle_restart
             and not self.undetected
-            and t0 - max(self.last_ack, self.sender_free) > self.rto
+            and t0 - max(self.last_ack, self.sender_free) > self.cc.rto
         ):
-            self.cwnd = min(self.cwnd, self.iw)
-            self.limit = min(self.cwnd, self.rwnd)
+            cwnd = self.cc.on_idle(t0)
+            self.limit = cwnd if cwnd <= self.rwnd else self.rwnd
         now = self.sender_free
         if t0 >= now:
             now = t0
@@ -322,7 +415,7 @@ class TcpPath(Path):
         npk = -(-nbytes // mss)
         last_size = nbytes - (npk - 1) * mss
         self.wire_bytes += nbytes + npk * hdr  # first copies; retransmissions are added as sent
-        if not bps or self.retx or self.undetected or self.bad or npk > self.limit - inflight:
+        if not (bps and self.fast) or self.retx or self.undetected or self.bad or npk > self.limit - inflight:
             return self._send_loop(now, npk, last_size, 0, npk, 0.0)
         q = self.queue
         while q and q[0] <= now:
@@ -337,7 +430,7 @@ class TcpPath(Path):
         p_bg, lambd = self.p_bg, (1.0 / jitter if jitter else 0.0)
         ow, delack, reorder, log = self.one_way, self.delack, self.link.reorder, math.log
         events, tie, und, heappush = ev, self._tie, self.undetected, heapq.heappush
-        owner, seq = self.messages, self.next_seq
+        owner, seq, dupthresh = self.messages, self.next_seq, self.cc.dupthresh
         used = self.used
         tb = now * bps
         if tb > used:
@@ -375,7 +468,7 @@ class TcpPath(Path):
                 for u in und:
                     if u[0] < seq:
                         u[3] += 1
-                        if u[3] == 3:
+                        if u[3] == dupthresh:
                             tie += 1
                             heappush(events, (arr + ow, tie, LOSS, u[0], -1.0))
             if pa is not None and arr - pa[0] < delack:  # second segment: ACK now
@@ -429,15 +522,15 @@ class TcpPath(Path):
         first. Each packet draws its loss, then (if delivered) its jitter, from the path's stream.
         """
         mss, hdr, ow, delack, bps, cap = self.mss, self.hdr, self.one_way, self.delack, self._bps, self.cap
-        qmax, min_rto, rwnd = self.link.queue_pkts, self.min_rto, self.rwnd
+        qmax, rwnd, cc = self.link.queue_pkts, self.rwnd, self.cc
+        on_rtt, on_ack, dupthresh = cc.on_rtt, cc.on_ack, cc.dupthresh
         q, events, und, retx = self.queue, self.events, self.undetected, self.retx
         jitter, reorder, p_gb, p_bg = self.jitter, self.link.reorder, self.p_gb, self.p_bg
         buf, j = self._u, self._j
         lambd = 1.0 / jitter if jitter else 0.0
         log, heappush, heappop = math.log, heapq.heappush, heapq.heappop
         owner = self.messages
-        cwnd, ssthresh, limit, inflight = self.cwnd, self.ssthresh, self.limit, self.inflight
-        srtt, rttvar, rto, last_ack = self.srtt, self.rttvar, self.rto, self.last_ack
+        limit, inflight, last_ack = self.limit, self.inflight, self.last_ack
         used, last_arr, pa, tie, bad, seq = (
             self.used,
             self.last_arrival,
@@ -513,7 +606,7 @@ class TcpPath(Path):
                     for u in und:
                         if u[0] < p:
                             u[3] += 1
-                            if u[3] == 3:
+                            if u[3] == dupthresh:
                                 tie += 1
                                 heappush(events, (ack_t, tie, LOSS, u[0], -1.0))
                 if pa is not None and arr - pa[0] < delack:  # second segment: ACK now
@@ -533,14 +626,12 @@ class TcpPath(Path):
             elif events and events[0][2] == ACK:
                 t, _, _, n, sent = heappop(events)
             else:  # a loss report or a retransmission timeout: the general handlers, on synced state
-                self.cwnd, self.ssthresh, self.limit, self.inflight = cwnd, ssthresh, limit, inflight
-                self.srtt, self.rttvar, self.rto, self.last_ack = srtt, rttvar, rto, last_ack
+                self.limit, self.inflight, self.last_ack = limit, inflight, last_ack
                 self.pending_ack, self.next_seq = pa, seq
                 if acked:
                     self.backoff, acked = 1.0, False
                 t = self._next_event()
-                cwnd, ssthresh, limit, inflight = self.cwnd, self.ssthresh, self.limit, self.inflight
-                last_ack, pa = self.last_ack, self.pending_ack
+                limit, inflight, last_ack, pa = self.limit, self.inflight, self.last_ack, self.pending_ack
                 if t > now:
                     now = t
                 continue
@@ -549,19 +640,12 @@ class TcpPath(Path):
             last_ack = t
             acked = True
             if sent >= 0:
-                r = t - sent
-                rttvar = 0.75 * rttvar + 0.25 * abs(srtt - r)
-                srtt = 0.875 * srtt + 0.125 * r
-                rto = max(min_rto, srtt + 4 * rttvar)
-            if cwnd < ssthresh:  # one segment per ACK, as ns-3's TcpNewReno (no byte counting)
-                cwnd = min(cwnd + 1.0, max(ssthresh, cwnd))
-            else:
-                cwnd += 1.0 / cwnd
-            limit = min(cwnd, rwnd)
+                on_rtt(t - sent)
+            cwnd = on_ack(t, n, inflight)
+            limit = cwnd if cwnd <= rwnd else rwnd
             if t > now:
                 now = t
-        self.cwnd, self.ssthresh, self.limit, self.inflight = cwnd, ssthresh, limit, inflight
-        self.srtt, self.rttvar, self.rto, self.last_ack = srtt, rttvar, rto, last_ack
+        self.limit, self.inflight, self.last_ack = limit, inflight, last_ack
         self.used, self.last_arrival, self.pending_ack, self._tie, self.bad, self.next_seq = (
             used,
             last_arr,
@@ -585,6 +669,11 @@ class TcpPath(Path):
         return self.link.rtt_ms / 1000.0 + up + down
 
 
-def make_path(link: LinkSpec, direction: str, seed: int) -> Path:
+def make_path(
+    link: LinkSpec, direction: str, seed: int, cc: type[CongestionControl] = NewReno
+) -> Path:
+    """The sender of one direction: ideal, or TCP with congestion-control strategy ``cc``."""
     rng = random.Random(f"{seed}:{direction}")
-    return (IdealPath if link.transport == "ideal" else TcpPath)(link, direction, rng)
+    if link.transport == "ideal":
+        return IdealPath(link, direction, rng)
+    return TcpPath(link, direction, rng, cc)
