@@ -224,6 +224,8 @@ NETCHECK_LINK_FLAGS = {
     "transport": str,
     "mss_bytes": int,
     "rwnd_bytes": int,
+    "queue_pkts": int,
+    "congestion_control": str,
 }
 
 
@@ -245,10 +247,14 @@ def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
             )
         else:
             p.add_argument(flag, type=typ, metavar=name.split("_")[-1].upper())
-    p.add_argument("--up-bytes", type=int, required=True, metavar="N", help="request payload bytes per round")
-    p.add_argument("--down-bytes", type=int, required=True, metavar="M", help="reply payload bytes per round")
-    p.add_argument("--compute-ms", type=float, required=True, metavar="C", help="cloud compute per round, ms")
-    p.add_argument("--rounds", type=int, required=True, metavar="K", help="number of rounds")
+    p.add_argument("--up-bytes", type=int, metavar="N", help="request payload bytes per round (required)")
+    p.add_argument("--down-bytes", type=int, metavar="M", help="reply payload bytes per round (required)")
+    p.add_argument("--compute-ms", type=float, metavar="C", help="cloud compute per round, ms (required)")
+    p.add_argument("--rounds", type=int, metavar="K", help="number of rounds (required)")
+    p.add_argument("--live", action="store_true",
+                   help="run the rounds over real TCP through the link emulator (needs root)")
+    p.add_argument("--max-rate", action="store_true",
+                   help="with --live: measure the highest rate the emulator reproduces within 5%% and cache it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -256,6 +262,17 @@ def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def cmd_netcheck(args: argparse.Namespace) -> int:
     from splitbench.netsim import netcheck, resolve_network
 
+    if args.max_rate:
+        from splitbench.netsim.live.netcheck import measure_max_rate
+
+        if not args.live:
+            raise SplitbenchError("--max-rate: needs --live")
+        r = measure_max_rate()
+        print(json.dumps(r, sort_keys=True) if args.json else f"max_rate_mbps    {r['max_rate_mbps']:g}")
+        return 0
+    for name in ("up_bytes", "down_bytes", "compute_ms", "rounds"):
+        if getattr(args, name) is None:
+            raise SplitbenchError(f"--{name.replace('_', '-')}: required")
     for name, v, lo in (
         ("--up-bytes", args.up_bytes, 0),
         ("--down-bytes", args.down_bytes, 0),
@@ -286,7 +303,12 @@ def cmd_netcheck(args: argparse.Namespace) -> int:
         for k in NETCHECK_LINK_FLAGS:
             msg = msg.replace(f"network.{k}:", f"--{k.replace('_', '-')}:")
         raise SplitbenchError(msg) from None
-    result = netcheck(args.up_bytes, args.down_bytes, args.compute_ms, args.rounds, link)
+    if args.live:
+        from splitbench.netsim.live.netcheck import live_netcheck
+
+        result = live_netcheck(args.up_bytes, args.down_bytes, args.compute_ms, args.rounds, link)
+    else:
+        result = netcheck(args.up_bytes, args.down_bytes, args.compute_ms, args.rounds, link)
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return 0

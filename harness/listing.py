@@ -81,9 +81,24 @@ def list_networks() -> str:
         ]
         for r in network_table()
     ]
-    return table(
+    text = table(
         ["network", "up Mbps", "down Mbps", "RTT ms", "jitter ms", "loss", "transport", "source"], rows
     )
+    return text + _emulator_note(network_table())
+
+
+def _emulator_note(networks: list[dict[str, Any]]) -> str:
+    """Which presets are faster than the live emulator's forwarder can reproduce within 5%."""
+    from splitbench.netsim.live.netcheck import emulator_ceiling
+
+    ceiling = emulator_ceiling()
+    if ceiling is None:
+        return ""
+    mbps, where = ceiling
+    over = [f"{r['name']} ({_num(max(r['up_mbps'], r['down_mbps']))})" for r in networks
+            if max(r["up_mbps"], r["down_mbps"]) > mbps]
+    note = f"\nlive emulator: reproduces up to {mbps:g} Mbps within 5% ({where}; splitbench netcheck --live --max-rate)"
+    return note + (f"; faster than that, live runs of these presets are not faithful: {', '.join(over)}" if over else "")
 
 
 def list_profiles() -> str:

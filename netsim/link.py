@@ -36,6 +36,8 @@ class LinkSpec:
     min_rto_ms: float = 200.0  # Linux default (ns-3's default is 1000)
     delack_ms: float = 200.0  # delayed-ACK timer (ns-3 default; Linux uses 40)
     reorder: bool = False  # allow jitter to reorder packets (otherwise arrivals are kept in order)
+    # Linux congestion control of live runs' sockets (TCP_CONGESTION); the simulator's model is its own
+    congestion_control: str = "cubic"
     source: str = "user"
 
     @property
@@ -79,6 +81,9 @@ class LinkSpec:
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise bad(f, f"must be an integer >= {lo}, got {v!r}")
+        cc = self.congestion_control
+        if not isinstance(cc, str) or not cc.isidentifier() or len(cc) > 15:
+            raise bad("congestion_control", f"must be a Linux congestion control name, got {cc!r}")
         if self.rwnd_bytes < self.mss_bytes:
             raise bad("rwnd_bytes", f"must be at least one MSS ({self.mss_bytes}), got {self.rwnd_bytes}")
         for f in ("trace_up", "trace_down"):

@@ -1,0 +1,345 @@
+"""Split models as two programs: a device half and a cloud half exchanging the real serialized tensors
+over one TCP connection.
+
+One definition of each paradigm's exchange: both halves run the paradigm's own ``step`` — the same
+code that records traces and that ``verify`` checks — with a :class:`LiveChannel` in place of the
+in-process channel. Whatever one side computes, the other side computes on PyTorch's ``meta``
+device (shapes only, no values, no weights): the side that sends a message encodes its real tensor
+and writes the bytes to the socket, the side that receives it reads the frame and computes on with
+the decoded tensor. So the messages of a live run are exactly the trace's messages, in the same
+order, with the same codec and framing (models/codec.py), and neither program can drift from the
+recorded exchange.
+
+Which side each parameter belongs to is learnt from a dry run of the whole split in one process
+(the recorder attributes every module call to the side doing the work; it also warms the kernels
+up). Afterwards each half keeps only its own side's parameters; the others become ``meta``
+tensors, and decoder layers that run wholly on the other side are replaced by pass-throughs (they
+preserve the hidden state's shape, which is all the other side's code needs). So a half holds only
+its own weights, and does next to no work for the other side.
+
+Limitation: SPA with ``gate: classifier`` is not supported live — the cloud's gate decision is not
+a message of the trace, so the device cannot follow it.
+
+The wire protocol around the exchange (not counted as payload, before the timed part): the device
+connects and sends a 4-byte length and a JSON ``hello`` naming the scenario (model, method,
+act_dtype, seed, prompt and new tokens); the cloud answers ``R`` when its half is ready, or ``E``
+plus a length-prefixed one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from splitbench import SplitbenchError
+from splitbench.models.build import make_split
+from splitbench.models.codec import HEADER_BYTES_PER_DIM, HEADER_FIXED_BYTES
+from splitbench.models.paradigms.adapters import SplitLinear
+from splitbench.models.paradigms.base import SplitModel
+from splitbench.models.tracing import Channel
+
+TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
+SIDES = ("device", "cloud")
+SENDER = {"up": "device", "down": "cloud"}
+
+
+# ----------------------------------------------------------------------------------- sockets
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise SplitbenchError("live: the other side closed the connection")
+        got += k
+    return bytes(buf)
+
+
+def recv_frame(sock: socket.socket) -> bytes:
+    """One codec message: the fixed header says how many dimension words and body bytes follow."""
+    head = recv_exact(sock, HEADER_FIXED_BYTES)
+    length, _, ndim, _ = struct.unpack("<IBBH", head)
+    return head + recv_exact(sock, HEADER_BYTES_PER_DIM * ndim + length)
+
+
+def tune(sock: socket.socket, congestion_control: str) -> None:
+    """TCP_NODELAY, and the congestion control chosen per socket (sysctls are per namespace)."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, congestion_control.encode())
+    except OSError as e:
+        raise SplitbenchError(f"live: congestion control {congestion_control!r} not available ({e})") from None
+
+
+def send_blob(sock: socket.socket, data: bytes) -> None:
+    sock.sendall(struct.pack("<I", len(data)) + data)
+
+
+def recv_blob(sock: socket.socket) -> bytes:
+    (n,) = struct.unpack("<I", recv_exact(sock, 4))
+    return recv_exact(sock, n)
+
+
+# ----------------------------------------------------------------------------------- channel
+class LiveChannel(Channel):
+    """The channel of one half: messages this side sends go to the socket; messages it receives
+    come from it. The sender continues with a ``meta`` stand-in (the other side uses the value)."""
+
+    def __init__(self, base: Channel, side: str, sock: socket.socket):
+        super().__init__(base.rec, base.codec, base.ids_codec)
+        self.side, self.sock = side, sock
+        self.payload = {"up": 0, "down": 0}
+        self.messages = 0
+        self.last_token: torch.Tensor | None = None
+
+    def send(self, direction, x, label, *, ids=False, deps=None, streamed=False):
+        codec = self.ids_codec if ids else self.codec
+        with self.rec.paused():
+            if SENDER[direction] == self.side:
+                data = codec.encode(x)
+                self.sock.sendall(data)
+                y = torch.empty(x.shape, dtype=x.dtype, device="meta")
+            else:
+                data = recv_frame(self.sock)
+                y = codec.decode(data, dtype=torch.long if ids else x.dtype)
+                if tuple(y.shape) != tuple(x.shape):
+                    raise SplitbenchError(
+                        f"live: {label}: received shape {tuple(y.shape)}, this side expects {tuple(x.shape)}"
+                    )
+                if ids and direction == "down":
+                    self.last_token = y
+        self.payload[direction] += len(data)
+        self.messages += 1
+        self.log.append((direction, len(data), label))
+        return y, self.rec.message(direction, len(data), label, deps, streamed)
+
+
+# ----------------------------------------------------------------------------------- halves
+class _PassThrough(nn.Module):
+    """A decoder layer that runs on the other side: its output has its input's shape."""
+
+    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return hidden_states if hidden_states.device.type == "meta" else _meta(hidden_states)
+
+
+def _meta(x: Any) -> Any:
+    if isinstance(x, torch.Tensor) and x.device.type != "meta":
+        return torch.empty(x.shape, dtype=x.dtype, device="meta")
+    if isinstance(x, tuple | list):
+        return type(x)(_meta(v) for v in x)
+    return x
+
+
+def _to_meta_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    return _meta(args), {k: _meta(v) for k, v in kwargs.items()}
+
+
+def check_supported(method: dict[str, Any]) -> None:
+    if method.get("name") == "spa" and method.get("gate") == "classifier":
+        raise SplitbenchError(
+            "live: spa gate=classifier is not supported (the cloud's gate decision is not a message the "
+            "device receives)"
+        )
+    if method.get("name") == "device-only":
+        return
+
+
+def prepare_half(
+    model: Any, method: Any, side: str, act_dtype: str, seed: int, prompt_tokens: int
+) -> SplitModel:
+    """The split with only ``side``'s parameters real (see the module docstring)."""
+    if side not in SIDES:
+        raise SplitbenchError(f"live: side must be device or cloud, got {side!r}")
+    split = make_split(model, method, mode="numeric", act_dtype=act_dtype, seed=seed)
+    check_supported({"name": split.name, **split.params})
+    for variant in split.decode_variants().values():  # the dry run: every kind of step once
+        split.reset()
+        split.set_variant(variant)
+        split.forward(split.random_ids(prompt_tokens))
+        split.forward(split.random_ids(1))
+    split.set_variant(None)
+    split.reset()
+    split.channel.log.clear()
+    mine = set(split.rec.side_params[side])
+    roots = [split.model, *split.extra_modules()]
+    roots += [getattr(split, a) for a in ("pristine", "peft_model") if isinstance(getattr(split, a, None), nn.Module)]
+    foreign: set[int] = set()
+    for root in roots:
+        for m in root.modules():
+            for name, p in list(m._parameters.items()):
+                if p is not None and id(p) not in mine:
+                    m._parameters[name] = nn.Parameter(_meta(p.data), requires_grad=False)
+                    if id(m) not in foreign:
+                        foreign.add(id(m))
+                        m.register_forward_pre_hook(_to_meta_hook, with_kwargs=True)
+    for i in range(split.n_layers()):
+        layer = split.layers[i]
+        if split.layer_side(i) != side and not any(isinstance(m, SplitLinear) for m in layer.modules()):
+            split.layers[i] = _PassThrough()
+    return split
+
+
+def run_half(split: SplitModel, side: str, sock: socket.socket, prompt_tokens: int, new_tokens: int,
+             ) -> dict[str, Any]:
+    """Generate ``new_tokens`` greedily as one half; the device's token times are the live metrics."""
+    ch = LiveChannel(split.channel, side, sock)
+    split.channel = ch
+    split.reset()
+    if side == "device":
+        ids = split.random_ids(prompt_tokens)
+    else:
+        ids = torch.empty(1, prompt_tokens, dtype=torch.long, device="meta")
+    tokens: list[int | None] = []
+    times: list[float] = []
+    t0 = time.perf_counter()
+    for _ in range(new_tokens):
+        ch.last_token = None
+        logits = split.forward(ids)
+        if logits.device.type != "meta":
+            tok = torch.argmax(logits, dim=-1, keepdim=True)
+        elif ch.last_token is not None:
+            tok = ch.last_token
+        else:
+            tok = torch.empty(1, 1, dtype=torch.long, device="meta")
+        times.append(time.perf_counter() - t0)
+        tokens.append(int(tok.item()) if tok.device.type != "meta" else None)
+        ids = tok
+    return {
+        "side": side,
+        "tokens": tokens,
+        "token_times_s": times,
+        "up_bytes": ch.payload["up"],
+        "down_bytes": ch.payload["down"],
+        "messages": ch.messages,
+        "cpu_s": time.process_time(),
+    }
+
+
+def reference_tokens(model: Any, method: Any, act_dtype: str, seed: int, prompt_tokens: int,
+                     new_tokens: int) -> dict[str, list[int]]:
+    """Greedy tokens of the unsplit reference model and of the whole split in one process."""
+    from splitbench.models.verify import _HFRef
+
+    split = make_split(model, method, mode="numeric", act_dtype=act_dtype, seed=seed)
+    if split.name == "spa":
+        from splitbench.models.paradigms.spa import SPAReference
+
+        ref: Any = SPAReference(split)
+    else:
+        ref = _HFRef(split.reference_model())
+    out: dict[str, list[int]] = {}
+    for name, runner in (("split", split), ("reference", ref)):
+        if runner is split:
+            split.reset()
+        ids = split.random_ids(prompt_tokens)
+        toks = []
+        for _ in range(new_tokens):
+            tok = torch.argmax(runner.forward(ids), dim=-1, keepdim=True)
+            toks.append(int(tok.item()))
+            ids = tok
+        out[name] = toks
+    return out
+
+
+# ----------------------------------------------------------------------------------- programs
+def hello_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    keys = ("model", "method", "act_dtype", "seed", "prompt_tokens", "new_tokens")
+    return {k: spec[k] for k in keys}
+
+
+def serve_session(conn: socket.socket, halves: dict[str, SplitModel], cc: str, prepared: dict | None = None
+                  ) -> dict[str, Any]:
+    """The cloud side of one session: read the hello, prepare (or reuse) the half, run it."""
+    tune(conn, cc)
+    spec = json.loads(recv_blob(conn))
+    key = json.dumps(hello_spec(spec), sort_keys=True)
+    try:
+        if key not in halves:
+            halves[key] = prepare_half(spec["model"], spec["method"], "cloud", spec["act_dtype"], spec["seed"],
+                                       spec["prompt_tokens"])
+    except SplitbenchError as e:
+        conn.sendall(b"E" + struct.pack("<I", len(str(e).encode())) + str(e).encode())
+        raise
+    conn.sendall(b"R")
+    return run_half(halves[key], "cloud", conn, spec["prompt_tokens"], spec["new_tokens"])
+
+
+def connect_and_run(split: SplitModel, spec: dict[str, Any], host: str, port: int, cc: str,
+                    timeout_s: float = 60.0) -> dict[str, Any]:
+    """The device side: connect (timed: the handshake), hello, then the timed generation."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tune(sock, cc)
+        t = time.perf_counter()
+        try:
+            sock.connect((host, port))
+            break
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise SplitbenchError(f"live: cannot connect to {host}:{port}") from None
+            time.sleep(0.1)
+    handshake = time.perf_counter() - t
+    send_blob(sock, json.dumps(hello_spec(spec)).encode())
+    status = recv_exact(sock, 1)
+    if status != b"R":
+        msg = recv_blob(sock).decode() if status == b"E" else "bad answer"
+        raise SplitbenchError(f"live: the cloud refused the session: {msg}")
+    out = run_half(split, "device", sock, spec["prompt_tokens"], spec["new_tokens"])
+    sock.close()
+    out["handshake_s"] = handshake
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m splitbench.models.live device|cloud --spec JSON --addr HOST:PORT``: one half, one
+    session; prints ``ready`` once the half is built (the device then waits for a line on stdin), and
+    the half's result as one JSON line at the end."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="splitbench-live-half")
+    p.add_argument("side", choices=SIDES)
+    p.add_argument("--spec", required=True)
+    p.add_argument("--addr", required=True)
+    p.add_argument("--cc", default="cubic")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    spec = json.loads(a.spec)
+    host, _, port = a.addr.rpartition(":")
+    try:
+        half = prepare_half(spec["model"], spec["method"], a.side, spec["act_dtype"], spec["seed"],
+                            spec["prompt_tokens"])
+        if a.side == "cloud":
+            ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind((host, int(port)))
+            ls.listen(1)
+            print("ready", flush=True)
+            conn, _ = ls.accept()
+            out = serve_session(conn, {json.dumps(hello_spec(spec), sort_keys=True): half}, a.cc)
+            try:
+                conn.recv(1)  # until the device closes
+            except OSError:
+                pass
+        else:
+            print("ready", flush=True)
+            sys.stdin.readline()
+            out = connect_and_run(half, spec, host, int(port), a.cc)
+    except SplitbenchError as e:
+        print(json.dumps({"error": str(e)}), flush=True)
+        return 2
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
