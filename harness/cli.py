@@ -254,7 +254,8 @@ def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--live", action="store_true",
                    help="run the rounds over real TCP through the link emulator (needs root)")
     p.add_argument("--max-rate", action="store_true",
-                   help="with --live: measure the highest rate the emulator reproduces within 5%% and cache it")
+                   help="with --live: measure the highest rate the emulator reproduces within 5%% "
+                   "and cache it")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 

@@ -97,8 +97,11 @@ def _emulator_note(networks: list[dict[str, Any]]) -> str:
     mbps, where = ceiling
     over = [f"{r['name']} ({_num(max(r['up_mbps'], r['down_mbps']))})" for r in networks
             if max(r["up_mbps"], r["down_mbps"]) > mbps]
-    note = f"\nlive emulator: reproduces up to {mbps:g} Mbps within 5% ({where}; splitbench netcheck --live --max-rate)"
-    return note + (f"; faster than that, live runs of these presets are not faithful: {', '.join(over)}" if over else "")
+    note = (f"\nlive emulator: reproduces up to {mbps:g} Mbps within 5% ({where}; "
+            "splitbench netcheck --live --max-rate)")
+    if over:
+        note += f"; faster than that, live runs of these presets are not faithful: {', '.join(over)}"
+    return note
 
 
 def list_profiles() -> str:

@@ -74,7 +74,9 @@ def tune(sock: socket.socket, congestion_control: str) -> None:
     try:
         sock.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, congestion_control.encode())
     except OSError as e:
-        raise SplitbenchError(f"live: congestion control {congestion_control!r} not available ({e})") from None
+        raise SplitbenchError(
+            f"live: congestion control {congestion_control!r} not available ({e})"
+        ) from None
 
 
 def send_blob(sock: socket.socket, data: bytes) -> None:
@@ -168,7 +170,9 @@ def prepare_half(
     split.channel.log.clear()
     mine = set(split.rec.side_params[side])
     roots = [split.model, *split.extra_modules()]
-    roots += [getattr(split, a) for a in ("pristine", "peft_model") if isinstance(getattr(split, a, None), nn.Module)]
+    for extra in ("pristine", "peft_model"):  # the numeric references' copies: not needed live
+        if isinstance(getattr(split, extra, None), nn.Module):
+            roots.append(getattr(split, extra))
     foreign: set[int] = set()
     for root in roots:
         for m in root.modules():
@@ -261,8 +265,8 @@ def serve_session(conn: socket.socket, halves: dict[str, SplitModel], cc: str, p
     key = json.dumps(hello_spec(spec), sort_keys=True)
     try:
         if key not in halves:
-            halves[key] = prepare_half(spec["model"], spec["method"], "cloud", spec["act_dtype"], spec["seed"],
-                                       spec["prompt_tokens"])
+            halves[key] = prepare_half(spec["model"], spec["method"], "cloud", spec["act_dtype"],
+                                       spec["seed"], spec["prompt_tokens"])
     except SplitbenchError as e:
         conn.sendall(b"E" + struct.pack("<I", len(str(e).encode())) + str(e).encode())
         raise

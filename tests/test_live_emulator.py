@@ -179,4 +179,5 @@ def test_without_net_admin_one_line_and_exit_2():
         preexec_fn=_drop_net_admin, cwd="/",
     )
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == ["splitbench: error: live: the link emulator needs CAP_NET_ADMIN (run as root)"]
+    want = "splitbench: error: live: the link emulator needs CAP_NET_ADMIN (run as root)"
+    assert r.stderr.strip().splitlines() == [want]

@@ -98,8 +98,9 @@ class Direction:
         self.flight: list[tuple[float, int, bytes]] = []  # (delivery time, tiebreak, packet)
         self.last_arr = 0.0
         self.tie = 0
-        self.n = {"packets": 0, "bytes": 0, "data_packets": 0, "data_bytes": 0, "delivered": 0, "delivered_bytes": 0, "queue_drops": 0,
-                  "loss_drops": 0, "late_max_us": 0.0, "late_sum_us": 0.0}
+        self.n = {"packets": 0, "bytes": 0, "data_packets": 0, "data_bytes": 0, "delivered": 0,
+                  "delivered_bytes": 0, "queue_drops": 0, "loss_drops": 0, "late_max_us": 0.0,
+                  "late_sum_us": 0.0}
 
     def offer(self, pkt: bytes, t: float) -> None:
         """A packet read at ``t`` (seconds since trace start)."""

@@ -41,12 +41,13 @@ def _probe(role: str, host: str, link: LinkSpec, **kw: Any) -> list[str]:
 
 def _run_pair(emu: Emulator, link: LinkSpec, timeout_s: float, **kw: Any) -> dict[str, Any]:
     host = emu.addr["cloud"]
-    srv = emu.popen("cloud", _probe("server", host, link, **kw), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    srv = emu.popen("cloud", _probe("server", host, link, **kw), **pipes)
     line = srv.stdout.readline().decode()
     if line.strip() != "listening":
         err = srv.stderr.read().decode().strip().splitlines()
         raise SplitbenchError(f"live netcheck: server did not start: {(err or [line])[-1][:200]}")
-    cli = emu.popen("device", _probe("client", host, link, **kw), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cli = emu.popen("device", _probe("client", host, link, **kw), **pipes)
     try:
         out, err = cli.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -72,7 +73,8 @@ def live_netcheck(
     if link.transport != "tcp":
         raise SplitbenchError("netcheck --live: transport must be tcp (a live run uses the kernel's TCP)")
     with Emulator(link, seed) as emu:
-        r = _run_pair(emu, link, timeout_s, up=up_bytes, down=down_bytes, compute_ms=compute_ms, rounds=rounds)
+        r = _run_pair(emu, link, timeout_s, up=up_bytes, down=down_bytes, compute_ms=compute_ms,
+                      rounds=rounds)
         st = emu.stats()
     return {
         "completion_s": r["completion_s"],

@@ -4,10 +4,11 @@ Run as a script in each namespace (it imports nothing from splitbench, so it sta
 sides set TCP_NODELAY and the congestion control named by ``--cc`` on their socket (per socket:
 sysctls cannot be set inside these namespaces). Per round the client sends ``up`` bytes; the
 server, once it has them all, waits ``compute_ms`` and replies ``down`` bytes; the next round starts
-when the client has the whole reply. An empty reply is one byte here: the client has to learn that its
-request arrived (the simulator's empty reply "arrives" with the request). The client prints one JSON line: ``handshake_s`` (connect()),
-``completion_s`` (first request byte to last reply byte) and ``per_round_s``. ``--bulk-s`` instead
-streams for that long from server to client and reports the received goodput (max-rate probe).
+when the client has the whole reply. An empty reply is one byte here: the client has to learn that
+its request arrived (the simulator's empty reply "arrives" with the request). The client prints one
+JSON line: ``handshake_s`` (connect()), ``completion_s`` (first request byte to last reply byte)
+and ``per_round_s``. ``--bulk-s`` instead streams for that long from server to client and reports
+the received goodput (max-rate probe).
 Timing rounds run at real-time priority (below the forwarder's) where permitted, so that load from
 other programs on the machine does not show up as network time.
 """
