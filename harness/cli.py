@@ -363,6 +363,60 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+# ----------------------------------------------------------------------------------- live, serve
+def add_live(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "live",
+        help="run a suite's scenarios for real: two processes over real TCP (emulated link or --cloud)",
+        description="Each scenario's device and cloud halves exchange the real tensors over real TCP, "
+        "through the link emulator configured from the scenario's network (needs root), or with "
+        "--cloud to a `splitbench serve` elsewhere. Writes results.csv (mode, tokens_match_reference, "
+        "and the host-profile simulation beside it) and scenarios.yaml.",
+    )
+    p.add_argument("suite", metavar="SUITE", help="built-in suite name or path to a YAML file")
+    p.add_argument("--out", type=Path, metavar="DIR", help="results directory [splitbench-out/<suite>-live/]")
+    p.add_argument("--cloud", metavar="HOST:PORT", help="run the device halves against this server")
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+                   help="override a suite field, as for run (repeatable)")
+    p.add_argument("--quiet", "-q", action="store_true", help="only the results path")
+    return p
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from .live import run_live
+    from .suite import load_suite, parse_set
+
+    suite = load_suite(args.suite, parse_set(args.overrides))
+    out = args.out or Path("splitbench-out") / f"{suite.name}-live"
+    path = run_live(suite, out, args.cloud, None if args.quiet else lambda s: print(s, flush=True))
+    print(f"results: {path}")
+    return 0
+
+
+def add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "serve",
+        help="serve cloud halves for `splitbench live --cloud`",
+        description="Accepts one live session at a time; each builds (once) and runs the cloud half "
+        "the device names. Ctrl-C stops it.",
+    )
+    p.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to listen on")
+    p.add_argument("--congestion-control", default="cubic", metavar="NAME",
+                   help="TCP congestion control of the sessions' sockets [cubic]")
+    p.add_argument("--sessions", type=_positive_int, metavar="N", help="exit after N sessions")
+    return p
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .live import serve
+
+    try:
+        serve(args.listen, args.congestion_control, args.sessions)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 # ------------------------------------------------------------------------------------- dispatch
 COMMANDS: dict[
     str,
@@ -377,6 +431,8 @@ COMMANDS: dict[
     "verify": (add_verify, cmd_verify),
     "netcheck": (add_netcheck, cmd_netcheck),
     "validate": (add_validate, cmd_validate),
+    "live": (add_live, cmd_live),
+    "serve": (add_serve, cmd_serve),
 }
 
 

@@ -32,6 +32,7 @@ import json
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -189,9 +190,10 @@ def prepare_half(
     return split
 
 
-def run_half(split: SplitModel, side: str, sock: socket.socket, prompt_tokens: int, new_tokens: int,
+def run_half(split: SplitModel, side: str, sock: socket.socket | None, prompt_tokens: int, new_tokens: int,
              ) -> dict[str, Any]:
-    """Generate ``new_tokens`` greedily as one half; the device's token times are the live metrics."""
+    """Generate ``new_tokens`` greedily as one half; the device's token times are the live metrics.
+    ``sock`` None: a paradigm that never sends (device-only) runs alone."""
     ch = LiveChannel(split.channel, side, sock)
     split.channel = ch
     split.reset()
@@ -201,8 +203,9 @@ def run_half(split: SplitModel, side: str, sock: socket.socket, prompt_tokens: i
         ids = torch.empty(1, prompt_tokens, dtype=torch.long, device="meta")
     tokens: list[int | None] = []
     times: list[float] = []
+    prefill: dict[str, int] = {}
     t0 = time.perf_counter()
-    for _ in range(new_tokens):
+    for step in range(new_tokens):
         ch.last_token = None
         logits = split.forward(ids)
         if logits.device.type != "meta":
@@ -214,20 +217,26 @@ def run_half(split: SplitModel, side: str, sock: socket.socket, prompt_tokens: i
         times.append(time.perf_counter() - t0)
         tokens.append(int(tok.item()) if tok.device.type != "meta" else None)
         ids = tok
+        if step == 0:
+            prefill = dict(ch.payload)
     return {
         "side": side,
         "tokens": tokens,
         "token_times_s": times,
         "up_bytes": ch.payload["up"],
         "down_bytes": ch.payload["down"],
+        "prefill_up_bytes": prefill.get("up", 0),
+        "prefill_down_bytes": prefill.get("down", 0),
         "messages": ch.messages,
         "cpu_s": time.process_time(),
     }
 
 
-def reference_tokens(model: Any, method: Any, act_dtype: str, seed: int, prompt_tokens: int,
-                     new_tokens: int) -> dict[str, list[int]]:
-    """Greedy tokens of the unsplit reference model and of the whole split in one process."""
+def reference_tokens(
+    model: Any, method: Any, act_dtype: str, seed: int, prompt_tokens: int, new_tokens: int,
+    which: tuple[str, ...] = ("split", "reference"),
+) -> dict[str, list[int]]:
+    """Greedy tokens of the unsplit reference model and/or of the whole split in one process."""
     from splitbench.models.verify import _HFRef
 
     split = make_split(model, method, mode="numeric", act_dtype=act_dtype, seed=seed)
@@ -239,6 +248,8 @@ def reference_tokens(model: Any, method: Any, act_dtype: str, seed: int, prompt_
         ref = _HFRef(split.reference_model())
     out: dict[str, list[int]] = {}
     for name, runner in (("split", split), ("reference", ref)):
+        if name not in which:
+            continue
         if runner is split:
             split.reset()
         ids = split.random_ids(prompt_tokens)
@@ -257,8 +268,7 @@ def hello_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: spec[k] for k in keys}
 
 
-def serve_session(conn: socket.socket, halves: dict[str, SplitModel], cc: str, prepared: dict | None = None
-                  ) -> dict[str, Any]:
+def serve_session(conn: socket.socket, halves: dict[str, SplitModel], cc: str) -> dict[str, Any]:
     """The cloud side of one session: read the hello, prepare (or reuse) the half, run it."""
     tune(conn, cc)
     spec = json.loads(recv_blob(conn))
@@ -275,11 +285,14 @@ def serve_session(conn: socket.socket, halves: dict[str, SplitModel], cc: str, p
 
 
 def connect_and_run(split: SplitModel, spec: dict[str, Any], host: str, port: int, cc: str,
-                    timeout_s: float = 60.0) -> dict[str, Any]:
-    """The device side: connect (timed: the handshake), hello, then the timed generation."""
+                    make_socket: Callable[[], socket.socket] | None = None, timeout_s: float = 60.0,
+                    ) -> dict[str, Any]:
+    """The device side: connect (timed: the handshake), hello, then the timed generation.
+    ``make_socket`` creates the socket (e.g. inside an emulator's device namespace)."""
+    make_socket = make_socket or (lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     deadline = time.monotonic() + timeout_s
     while True:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = make_socket()
         tune(sock, cc)
         t = time.perf_counter()
         try:
@@ -291,57 +304,64 @@ def connect_and_run(split: SplitModel, spec: dict[str, Any], host: str, port: in
                 raise SplitbenchError(f"live: cannot connect to {host}:{port}") from None
             time.sleep(0.1)
     handshake = time.perf_counter() - t
-    send_blob(sock, json.dumps(hello_spec(spec)).encode())
-    status = recv_exact(sock, 1)
-    if status != b"R":
-        msg = recv_blob(sock).decode() if status == b"E" else "bad answer"
-        raise SplitbenchError(f"live: the cloud refused the session: {msg}")
-    out = run_half(split, "device", sock, spec["prompt_tokens"], spec["new_tokens"])
-    sock.close()
+    try:
+        send_blob(sock, json.dumps(hello_spec(spec)).encode())
+        status = recv_exact(sock, 1)
+        if status != b"R":
+            msg = recv_blob(sock).decode() if status == b"E" else "bad answer"
+            raise SplitbenchError(f"live: the cloud refused the session: {msg}")
+        out = run_half(split, "device", sock, spec["prompt_tokens"], spec["new_tokens"])
+    finally:
+        sock.close()
     out["handshake_s"] = handshake
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m splitbench.models.live device|cloud --spec JSON --addr HOST:PORT``: one half, one
-    session; prints ``ready`` once the half is built (the device then waits for a line on stdin), and
-    the half's result as one JSON line at the end."""
-    import argparse
-    import sys
+def serve_forever(host: str, port: int, cc: str = "cubic", sessions: int | None = None,
+                  log: Callable[[str], None] = print) -> None:
+    """Cloud halves as a server: one session at a time, each half built on its first hello and kept."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        ls.bind((host, port))
+    except OSError as e:
+        raise SplitbenchError(f"serve: cannot listen on {host}:{port} ({e.strerror})") from None
+    ls.listen(4)
+    log(f"listening {host}:{port}")
+    halves: dict[str, SplitModel] = {}
+    done = 0
+    while sessions is None or done < sessions:
+        conn, peer = ls.accept()
+        try:
+            out = serve_session(conn, halves, cc)
+            log(json.dumps({"peer": f"{peer[0]}:{peer[1]}", "messages": out["messages"],
+                            "up_bytes": out["up_bytes"], "down_bytes": out["down_bytes"]}))
+        except (SplitbenchError, OSError, KeyError, ValueError) as e:
+            log(json.dumps({"peer": f"{peer[0]}:{peer[1]}", "error": str(e)[:200]}))
+        finally:
+            conn.close()
+        done += 1
+    ls.close()
 
-    p = argparse.ArgumentParser(prog="splitbench-live-half")
-    p.add_argument("side", choices=SIDES)
-    p.add_argument("--spec", required=True)
-    p.add_argument("--addr", required=True)
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m splitbench.models.live --listen HOST:PORT [--cc NAME] [--sessions N]``: the cloud
+    halves' server (what ``splitbench serve`` runs), on one torch thread unless ``--threads``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="splitbench-serve")
+    p.add_argument("--listen", required=True)
     p.add_argument("--cc", default="cubic")
+    p.add_argument("--sessions", type=int)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    spec = json.loads(a.spec)
-    host, _, port = a.addr.rpartition(":")
+    host, _, port = a.listen.rpartition(":")
     try:
-        half = prepare_half(spec["model"], spec["method"], a.side, spec["act_dtype"], spec["seed"],
-                            spec["prompt_tokens"])
-        if a.side == "cloud":
-            ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            ls.bind((host, int(port)))
-            ls.listen(1)
-            print("ready", flush=True)
-            conn, _ = ls.accept()
-            out = serve_session(conn, {json.dumps(hello_spec(spec), sort_keys=True): half}, a.cc)
-            try:
-                conn.recv(1)  # until the device closes
-            except OSError:
-                pass
-        else:
-            print("ready", flush=True)
-            sys.stdin.readline()
-            out = connect_and_run(half, spec, host, int(port), a.cc)
+        serve_forever(host, int(port), a.cc, a.sessions, log=lambda s: print(s, flush=True))
     except SplitbenchError as e:
-        print(json.dumps({"error": str(e)}), flush=True)
+        print(f"error: {e}", flush=True)
         return 2
-    print(json.dumps(out), flush=True)
     return 0
 
 

@@ -28,6 +28,7 @@ import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -179,12 +180,32 @@ class Emulator:
         self.procs.append(p)
         return p
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, reset: bool = False) -> dict[str, Any]:
+        """The forwarder's counters; ``reset``: then start the link afresh (for the next session)."""
         if self.forwarder is None or self.forwarder.poll() is not None:
             return self.final_stats or {}
-        self.forwarder.stdin.write(b"stats\n")
+        self.forwarder.stdin.write(b"reset\n" if reset else b"stats\n")
         self.forwarder.stdin.flush()
         return json.loads(self._read_line(10.0))
+
+    def socket(self, side: str) -> socket.socket:
+        """A TCP socket that lives in ``side``'s namespace, for use by this (controlling) process.
+
+        The calling thread enters the namespace only while the socket is created: a socket keeps
+        the namespace it was created in."""
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(self.netns(side), os.O_RDONLY)
+        try:
+            if _libc.setns(target, CLONE_NEWNET) != 0:
+                raise SplitbenchError(f"live: cannot enter the {side} namespace")
+            try:
+                return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            finally:
+                if _libc.setns(own, CLONE_NEWNET) != 0:
+                    raise SplitbenchError("live: cannot return to this process's network namespace")
+        finally:
+            os.close(own)
+            os.close(target)
 
     def pids(self) -> list[int]:
         ps = [*self.holders.values(), *self.procs] + ([self.forwarder] if self.forwarder else [])

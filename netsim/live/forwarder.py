@@ -3,8 +3,10 @@
 Runs as a script (``python forwarder.py``) in the root network namespace, started and stopped by
 :class:`splitbench.netsim.live.emulator.Emulator`; it imports nothing heavier than the capacity
 module so that it starts in well under a second. Configuration arrives as one JSON line on stdin;
-afterwards each ``stats`` line on stdin is answered by one JSON line of counters on stdout, and EOF
-on stdin ends it (final counters, exit 0).
+afterwards each ``stats`` line on stdin is answered by one JSON line of counters on stdout, a
+``reset`` line answers the same and then starts afresh (empty queues, counters at zero, the trace
+clock waiting for the next packet: one emulator can serve several sessions), and EOF on stdin ends
+it (final counters, exit 0).
 
 What a packet goes through, per direction (Mahimahi's link shell semantics, on the link
 specification the simulator uses — netsim/link.py, netsim/capacity.py):
@@ -218,6 +220,12 @@ def main() -> int:
                     line, buf = buf.split(b"\n", 1)
                     if line.strip() == b"stats":
                         print(json.dumps(stats()), flush=True)
+                    elif line.strip() == b"reset":  # a new session: fresh link state, trace from 0
+                        print(json.dumps(stats()), flush=True)
+                        dirs = {d: Direction(link, d, cap_mod, random.Random(f"{seed}:{d}"))
+                                for d in ("up", "down")}
+                        up, down = dirs["up"], dirs["down"]
+                        t0 = None
                 continue
             name, _ = route[fd]
             d = dirs[name]

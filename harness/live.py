@@ -1,0 +1,256 @@
+"""``splitbench live`` and ``splitbench serve``: the suites' scenarios run for real on this machine.
+
+Each scenario's split runs as two programs exchanging the real serialized tensors over one real TCP
+connection (models/live.py): the cloud halves in a ``serve`` process, the device half in this
+process. Without ``--cloud`` the connection goes through the link emulator (netsim/live) configured
+from the scenario's network: one emulator and one server per distinct link, reset between
+scenarios so each starts on a fresh link (and at the start of a capacity trace). With
+``--cloud HOST:PORT`` the device halves connect to a ``splitbench serve`` running elsewhere, over
+whatever network lies between (no emulator, no root needed).
+
+Results: ``results.csv`` with the usual columns, plus ``mode`` (``live``), ``tokens_match_reference``
+(the greedy tokens equal those of the unsplit reference model, computed here in one process),
+and ``sim_host_ttft_s`` / ``sim_host_tpot_s``: the simulator's prediction of the same scenario with
+this machine's calibrated ``host`` profile on both sides — what the live run is comparable with.
+Live timings are wall-clock measurements, so unlike ``run`` the file is not reproducible byte for
+byte. Sweeps and multi-user scenarios are not run live.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from splitbench import SplitbenchError
+
+from .fsutil import atomic_write_text
+from .resolve import Resolved, resolve_suite, to_plain
+from .results import METRIC_COLUMNS, RESULT_COLUMNS, add_derived, scenario_row, to_csv, trace_columns
+from .suite import Suite
+
+LIVE_COLUMNS = [*RESULT_COLUMNS, "mode", "tokens_match_reference", "sim_host_ttft_s", "sim_host_tpot_s"]
+CLOUD_PORT = 7000
+#: Memory a numeric (fp32) live run needs, in copies of the model's weights: the two halves at their
+#: peak while built (the paradigm's model plus its numeric reference copy, before the other side's
+#: weights are dropped) and the reference model computed in this process.
+LIVE_MEMORY_COPIES = 5
+READY_TIMEOUT_S = 600.0
+
+
+def _mem_available() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float("inf")
+
+
+def infeasible_reason(sc: Resolved) -> str | None:
+    """Why this scenario cannot run live here, or None."""
+    if sc.method["name"] == "spa" and sc.method.get("gate") == "classifier":
+        return "live: spa gate=classifier is not supported (the cloud's gate decision is not a message)"
+    if sc.link.transport != "tcp" and sc.method["name"] != "device-only":
+        return f"live: transport {sc.link.transport} cannot run live (the kernel's TCP is the transport)"
+    need = sc.model.key_numbers()["params"] * 4.0 * LIVE_MEMORY_COPIES
+    avail = _mem_available()
+    if need > 0.8 * avail:
+        return (f"live: {sc.labels['model']} needs about {need / 1e9:.1f} GB (fp32 halves and reference) "
+                f"and this machine has {avail / 1e9:.1f} GB available")
+    return None
+
+
+def _spec(sc: Resolved) -> dict[str, Any]:
+    return {"model": to_plain(sc.spec["model"]), "method": to_plain(sc.method), "act_dtype": sc.act_dtype,
+            "seed": sc.seed, "prompt_tokens": sc.prompt_tokens, "new_tokens": sc.new_tokens}
+
+
+def live_metrics(out: dict[str, Any], prompt_tokens: int, new_tokens: int) -> dict[str, Any]:
+    """results.csv metrics from the device half's token times and payload counters."""
+    times = out["token_times_s"]
+    ttft = times[0]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    tpot = sum(gaps) / len(gaps) if gaps else float("nan")
+    dec = max(1, new_tokens - 1)
+    return {
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "prefill_tok_s": prompt_tokens / ttft if ttft > 0 else None,
+        "decode_tok_s": 1.0 / tpot if gaps and tpot > 0 else None,
+        "e2e_s": times[-1],
+        "handshake_s": out.get("handshake_s"),
+        "up_bytes": out["up_bytes"],
+        "down_bytes": out["down_bytes"],
+        "up_wire_bytes": out.get("up_wire_bytes"),
+        "down_wire_bytes": out.get("down_wire_bytes"),
+        "up_bytes_per_token": (out["up_bytes"] - out["prefill_up_bytes"]) / dec if gaps else None,
+        "down_bytes_per_token": (out["down_bytes"] - out["prefill_down_bytes"]) / dec if gaps else None,
+        "messages": out["messages"],
+        "device_busy_s": None,
+        "cloud_busy_s": None,
+    }
+
+
+class _Server:
+    """A ``serve`` process for the cloud halves, inside an emulator's cloud namespace."""
+
+    def __init__(self, emu: Any, cc: str):
+        argv = [sys.executable, "-m", "splitbench.models.live", "--listen",
+                f"{emu.addr['cloud']}:{CLOUD_PORT}", "--cc", cc]
+        self.proc = emu.popen("cloud", argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening"):
+            raise SplitbenchError(f"live: the cloud server did not start ({line.strip()[:120]!r})")
+
+    def session_log(self) -> dict[str, Any]:
+        line = self.proc.stdout.readline()
+        try:
+            return json.loads(line)
+        except ValueError:
+            return {"error": line.strip()[:200] or "the cloud server exited"}
+
+
+def run_device_half(sc: Resolved, connect: Callable[[Any, dict], dict] | None) -> dict[str, Any]:
+    """Build the device half here and run one session (``connect`` None: device-only, no network)."""
+    from splitbench.models.live import prepare_half, run_half
+
+    spec = _spec(sc)
+    half = prepare_half(spec["model"], spec["method"], "device", sc.act_dtype, sc.seed, sc.prompt_tokens)
+    if connect is None:
+        return run_half(half, "device", None, sc.prompt_tokens, sc.new_tokens)
+    return connect(half, spec)
+
+
+def _sim_host(sc: Resolved, trace_key: str, trace_text: str) -> dict[str, Any]:
+    from splitbench.netsim import host_profile
+
+    from .tasks import SimJob, simulate_task
+
+    host = host_profile()
+    out = simulate_task(SimJob(sc.scenario_id, trace_key, trace_text, sc.link, host, host, sc.new_tokens,
+                               sc.seed, want_timeline=False))
+    m = out.get("metrics", {})
+    return {"sim_host_ttft_s": m.get("ttft_s"), "sim_host_tpot_s": m.get("tpot_s")}
+
+
+def run_scenarios(
+    scenarios: list[Resolved], cloud: str | None = None, progress: Callable[[str], None] | None = None,
+    simulate: bool = True,
+) -> list[dict[str, Any]]:
+    """Run each scenario live; return results.csv rows (with the live columns)."""
+    import torch
+
+    from splitbench.models import comparable_lora_split
+    from splitbench.models.live import connect_and_run, reference_tokens
+    from splitbench.netsim.live.emulator import Emulator, require_net_admin
+
+    from .single import _trace
+
+    torch.set_num_threads(1)
+    say = progress or (lambda s: None)
+    rows: dict[str, dict[str, Any]] = {}
+    runnable: list[Resolved] = []
+    for sc in scenarios:
+        why = infeasible_reason(sc)
+        if why:
+            row = scenario_row(sc, {"feasible": False, "reason": why}, {})
+            rows[sc.scenario_id] = {**row, "mode": "live"}
+        else:
+            runnable.append(sc)
+
+    def finish(sc: Resolved, out: dict[str, Any]) -> None:
+        key, text, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)
+        ref_method = comparable_lora_split(sc.method, sc.model)
+        ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype)[2] if ref_method else None
+        row = scenario_row(sc, {"feasible": True, "metrics": live_metrics(out, sc.prompt_tokens,
+                                                                          sc.new_tokens)},
+                           trace_columns(trace, ref))
+        spec = _spec(sc)
+        want = reference_tokens(spec["model"], spec["method"], sc.act_dtype, sc.seed, sc.prompt_tokens,
+                                sc.new_tokens, which=("reference",))["reference"]
+        row.update(mode="live", tokens_match_reference=out["tokens"] == want)
+        if simulate:
+            row.update(_sim_host(sc, key, text))
+        rows[sc.scenario_id] = row
+        say(f"live {sc.scenario_id}: ttft {row['ttft_s']:.4g} s, tpot {row['tpot_s'] or float('nan'):.4g} s, "
+            f"tokens match reference: {row['tokens_match_reference']}")
+
+    local = [sc for sc in runnable if sc.method["name"] == "device-only"]
+    remote = [sc for sc in runnable if sc.method["name"] != "device-only"]
+    for sc in local:
+        finish(sc, run_device_half(sc, None))
+    if cloud is not None:
+        host, _, port = cloud.rpartition(":")
+        if not host or not port.isdigit():
+            raise SplitbenchError(f"--cloud {cloud}: expected HOST:PORT")
+        for sc in remote:
+            cc = sc.link.congestion_control
+            finish(sc, run_device_half(sc, lambda half, spec, cc=cc: connect_and_run(
+                half, spec, host, int(port), cc)))
+        return [rows[k] for k in sorted(rows)]
+    if remote:
+        require_net_admin()
+    groups: dict[str, list[Resolved]] = {}
+    for sc in remote:
+        groups.setdefault(json.dumps([to_plain(sc.link), sc.seed], sort_keys=True), []).append(sc)
+    for group in groups.values():
+        link, cc = group[0].link, group[0].link.congestion_control
+        with Emulator(link, group[0].seed) as emu:
+            server = _Server(emu, cc)
+            for sc in group:
+                emu.stats(reset=True)
+                out = run_device_half(sc, lambda half, spec, emu=emu, cc=cc: connect_and_run(
+                    half, spec, emu.addr["cloud"], CLOUD_PORT, cc, make_socket=lambda: emu.socket("device"),
+                    timeout_s=READY_TIMEOUT_S))
+                st = emu.stats()
+                log = server.session_log()
+                if "error" in log:
+                    raise SplitbenchError(f"live: cloud half of {sc.scenario_id}: {log['error']}")
+                out["up_wire_bytes"] = st["up"]["data_bytes"]
+                out["down_wire_bytes"] = st["down"]["data_bytes"]
+                finish(sc, out)
+    return [rows[k] for k in sorted(rows)]
+
+
+def live_csv(rows: list[dict[str, Any]]) -> str:
+    return to_csv(sorted(add_derived(rows), key=lambda r: r["scenario_id"]), LIVE_COLUMNS)
+
+
+def run_live(suite: Suite, out: Path, cloud: str | None = None,
+             progress: Callable[[str], None] | None = None) -> Path:
+    """``splitbench live``: run the suite's scenarios for real; write results.csv and scenarios.yaml."""
+    from .runner import write_scenarios_yaml
+
+    scenarios, _ = resolve_suite(suite)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    rows = run_scenarios(scenarios, cloud, progress)
+    write_scenarios_yaml(out, suite, scenarios, [])
+    atomic_write_text(out / "results.csv", live_csv(rows))
+    meta = {"suite": suite.name, "mode": "live", "cloud": cloud or "emulated", "started": started,
+            "duration_s": time.time() - started, "command": " ".join(sys.argv), "pid": os.getpid()}
+    atomic_write_text(out / "meta.json", json.dumps(meta, indent=1) + "\n")
+    return out / "results.csv"
+
+
+def serve(listen: str, cc: str = "cubic", sessions: int | None = None) -> None:
+    """``splitbench serve``: cloud halves for ``live --cloud``, in this process."""
+    import torch
+
+    from splitbench.models.live import serve_forever
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise SplitbenchError(f"--listen {listen}: expected HOST:PORT")
+    torch.set_num_threads(1)
+    serve_forever(host, int(port), cc, sessions, log=lambda s: print(s, flush=True))
+
+
+__all__ = ["LIVE_COLUMNS", "METRIC_COLUMNS", "run_live", "run_scenarios", "serve"]
