@@ -333,8 +333,8 @@ def add_validate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "TPOT); device: device-only roofline vs published measured tok/s; link: netcheck vs the "
         "recorded ns-3 cases. Prints case, phase, predicted, reference, error and target.",
     )
-    p.add_argument("--only", action="append", choices=["compute", "device", "link"],
-                   help="run only this kind (repeatable) [all]")
+    p.add_argument("--only", action="append", choices=["compute", "device", "link", "live"],
+                   help="run only this kind (repeatable) [compute, device, link; live needs root]")
     p.add_argument("--target", action="append", default=[], metavar="KIND=PCT",
                    help="override a kind's target |error| in percent, e.g. link=5 (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

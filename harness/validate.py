@@ -9,7 +9,10 @@ Three kinds of reference, each with its own target (the largest |error| a case m
   *without* its measured override, against the published measured figure (REFERENCE.md), on the
   runtime the figure was measured with (the profile's efficiencies are that runtime's);
 - ``link`` (10%): netcheck against the recorded ns-3 cases (netsim/reference/ns3_results.json), the
-  completion time (all rounds) and the handshake separately.
+  completion time (all rounds) and the handshake separately;
+- ``live`` (15%, only with ``--only live``: root, minutes): TTFT and TPOT of split models run for
+  real through the link emulator (harness/live.py) against the simulator's prediction on the
+  ``host`` profile, per paradigm and link.
 
 Errors are per phase, never only end-to-end: a model that is right on average but wrong on both
 prefill and decode would pass an end-to-end check and fail here.
@@ -25,8 +28,10 @@ from typing import Any
 
 from splitbench import SplitbenchError
 
-KINDS = ("compute", "device", "link")
-DEFAULT_TARGETS = {"compute": 20.0, "device": 25.0, "link": 10.0}
+KINDS = ("compute", "device", "link", "live")
+#: What a plain ``validate`` runs: ``live`` needs root and minutes, so only ``--only live`` runs it.
+DEFAULT_KINDS = ("compute", "device", "link")
+DEFAULT_TARGETS = {"compute": 20.0, "device": 25.0, "link": 10.0, "live": 15.0}
 
 #: Compute cases: (name, transformers config overrides on the ``tiny`` preset). Few layers keep the
 #: real passes fast; the widths span overhead-heavy (d=256) to bandwidth/compute-bound (d=2048).
@@ -239,14 +244,20 @@ def link_cases(target: float = DEFAULT_TARGETS["link"], path: Path | None = None
 
 
 # ---------------------------------------------------------------------------------------- run
+def _live_cases(target: float = DEFAULT_TARGETS["live"]) -> list[Case]:
+    from .live import live_cases
+
+    return live_cases(target)
+
+
 RUNNERS: dict[str, Callable[..., list[Case]]] = {
-    "compute": compute_cases, "device": device_cases, "link": link_cases,
+    "compute": compute_cases, "device": device_cases, "link": link_cases, "live": _live_cases,
 }
 
 
 def validate(only: list[str] | None = None, targets: dict[str, float] | None = None) -> list[Case]:
     """Run the selected kinds (all by default) with their targets (DEFAULT_TARGETS unless given)."""
-    kinds = only or list(KINDS)
+    kinds = only or list(DEFAULT_KINDS)
     for k in kinds:
         if k not in KINDS:
             raise SplitbenchError(f"--only: unknown kind {k!r} (known: {', '.join(KINDS)})")
