@@ -143,6 +143,55 @@ def _to_meta_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, 
     return _meta(args), {k: _meta(v) for k, v in kwargs.items()}
 
 
+def _empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    return torch.empty(shape, dtype=like.dtype if like.is_floating_point() else torch.float32, device="meta")
+
+
+# Shapes of the other side's work without running it: PyTorch's meta kernels are mostly Python and
+# cost more than the real arithmetic of a small layer, so a half that ran the other side's layers on
+# meta would lag behind its peer. Leaf modules get their output shape directly; anything else falls
+# back to meta execution.
+def _linear_shape(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    return _empty((*x.shape[:-1], self.out_features), self.weight)
+
+
+def _embedding_shape(self: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    return _empty((*ids.shape, self.embedding_dim), self.weight)
+
+
+def _same_shape(self: nn.Module, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return _empty(tuple(x.shape), next(self.parameters()))
+
+
+def _rotary_shape(self: nn.Module, x: torch.Tensor, position_ids: torch.Tensor) -> Any:
+    if x.device.type != "meta":
+        return type(self).forward(self, x, position_ids)
+    shape = (*position_ids.shape, 2 * self.inv_freq.shape[-1])
+    return _empty(shape, x), _empty(shape, x)
+
+
+class _ExchangeOnly(nn.Module):
+    """A decoder layer that runs on the other side but holds adapter exchanges (PrivateLoRA,
+    lora-split): it drives its split projections in the layer's forward order (attention q, k, v,
+    o; MLP gate, up, down) with inputs of the right shape, so this side takes part in each exchange
+    exactly as the full layer would, and returns the hidden state's shape."""
+
+    ORDER = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        mods = {m.proj_name: m for m in layer.modules() if isinstance(m, SplitLinear)}
+        self.split_linears = [mods[n] for n in self.ORDER if n in mods]
+
+    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        h = _meta(hidden_states)
+        inputs: dict[int, torch.Tensor] = {}
+        for m in self.split_linears:
+            x = inputs.setdefault(id(m.group), _empty((*h.shape[:-1], m.base.in_features), h))
+            m.group.delta(m.proj_name, x)
+        return h
+
+
 def check_supported(method: dict[str, Any]) -> None:
     if method.get("name") == "spa" and method.get("gate") == "classifier":
         raise SplitbenchError(
@@ -183,10 +232,19 @@ def prepare_half(
                     if id(m) not in foreign:
                         foreign.add(id(m))
                         m.register_forward_pre_hook(_to_meta_hook, with_kwargs=True)
+                        if isinstance(m, nn.Linear):
+                            m.forward = _linear_shape.__get__(m)
+                        elif isinstance(m, nn.Embedding):
+                            m.forward = _embedding_shape.__get__(m)
+                        elif "RMSNorm" in type(m).__name__ or isinstance(m, nn.LayerNorm):
+                            m.forward = _same_shape.__get__(m)
+    rotary = split.core.rotary_emb
+    rotary.forward = _rotary_shape.__get__(rotary)
     for i in range(split.n_layers()):
         layer = split.layers[i]
-        if split.layer_side(i) != side and not any(isinstance(m, SplitLinear) for m in layer.modules()):
-            split.layers[i] = _PassThrough()
+        if split.layer_side(i) != side:
+            has_exchange = any(isinstance(m, SplitLinear) for m in layer.modules())
+            split.layers[i] = _ExchangeOnly(layer) if has_exchange else _PassThrough()
     return split
 
 
