@@ -68,6 +68,14 @@ def add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="override a suite field: a scenario field (new_tokens=16) forces it on every "
         "scenario; a dotted path (matrix.network=[4g,5g], seed=1) edits the suite. Repeatable.",
     )
+    p.add_argument(
+        "--presets",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder (or file) of your own presets: models/, networks/, profiles/ of YAML files, "
+        "one per preset, used by name like the built-in ones. Repeatable.",
+    )
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
     p.add_argument(
         "--quiet", "-q", action="store_true", help="no progress bar and no summary, only the report path"
@@ -79,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import run_suite
     from .suite import load_suite, parse_set
 
-    suite = load_suite(args.suite, parse_set(args.overrides))
+    suite = load_suite(args.suite, parse_set(args.overrides), args.presets)
     if args.scheduler and args.executor != "dask":
         raise SplitbenchError("--scheduler: only meaningful with --executor dask")
     progress = not args.quiet and sys.stderr.isatty()
@@ -117,13 +125,26 @@ def add_list(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Print the presets with their key numbers and sources.",
     )
     p.add_argument("what", nargs="?", choices=SECTIONS, help="one section (default: all)")
+    p.add_argument(
+        "--presets",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder (or file) of your own presets: models/, networks/, profiles/ of YAML files, "
+        "one per preset, used by name like the built-in ones. Repeatable.",
+    )
     return p
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .listing import render
+    from splitbench.models.presets import using
 
-    print(render(args.what))
+    from .listing import render
+    from .suite import load_presets
+
+    user = load_presets(args.presets, Path.cwd(), "--presets") if args.presets else None
+    with using(user):
+        print(render(args.what))
     return 0
 
 

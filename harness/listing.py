@@ -1,7 +1,8 @@
 """``splitbench list``: the presets with their key numbers and sources.
 
-The tables are generated from the preset dictionaries of models/ and netsim/ (never copied), so
-they cannot go stale; the README points here instead of repeating them.
+The tables are generated from the preset tables of models/ and netsim/ (the preset files, with the
+user's own presets when active), so they cannot go stale; the README points here instead of
+repeating them.
 """
 
 from __future__ import annotations

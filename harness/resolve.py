@@ -329,13 +329,16 @@ def sweep_specs(sw: SweepSpec) -> list[tuple[ScenarioSpec, SweepPoint]]:
 
 
 def resolve_suite(suite: Suite) -> tuple[list[Resolved], list[Resolved]]:
-    """All scenarios and sweep points of a suite, resolved, de-duplicated and sorted by id."""
-    r = ScenarioResolver(suite)
-    r.check_document()
+    """All scenarios and sweep points of a suite, resolved (with the suite's own presets), de-duplicated
+    and sorted by id."""
+    from splitbench.models.presets import using
 
     def dedupe(items: list[Resolved]) -> list[Resolved]:
         return sorted({x.scenario_id: x for x in items}.values(), key=lambda x: x.scenario_id)
 
-    scenarios = dedupe([r.resolve(s) for s in suite.scenarios])
-    points = dedupe([r.resolve(s, p) for sw in suite.sweeps for s, p in sweep_specs(sw)])
+    with using(suite.presets):
+        r = ScenarioResolver(suite)
+        r.check_document()
+        scenarios = dedupe([r.resolve(s) for s in suite.scenarios])
+        points = dedupe([r.resolve(s, p) for sw in suite.sweeps for s, p in sweep_specs(sw)])
     return scenarios, points

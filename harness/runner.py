@@ -142,6 +142,24 @@ def run_suite(
     dask_processes: bool = True,
 ) -> RunSummary:
     """Run (or resume) every scenario and sweep point of ``suite`` into ``out_dir``."""
+    from splitbench.models.presets import using
+
+    with using(suite.presets):  # multi-user mixes name networks too
+        return _run_suite(suite, out_dir, jobs, executor, scheduler, progress, render_report, argv,
+                          dask_processes)
+
+
+def _run_suite(
+    suite: Suite,
+    out_dir: Path | None,
+    jobs: int,
+    executor: str,
+    scheduler: str | None,
+    progress: bool,
+    render_report: bool,
+    argv: list[str] | None,
+    dask_processes: bool,
+) -> RunSummary:
     t0 = time.perf_counter()
     started = time.time()
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)

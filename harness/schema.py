@@ -112,6 +112,12 @@ SUITE_FIELDS: dict[str, dict[str, Any]] = {
     },
     "scenarios": {"type": "array", "items": SCENARIO_OBJECT},
     "sweeps": {"type": "array", "items": SWEEP_OBJECT},
+    "presets": {
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+        ]
+    },
 }
 
 SUITE_SCHEMA: dict[str, Any] = {

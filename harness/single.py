@@ -15,7 +15,7 @@ from splitbench.models.trace import ExecutionTrace
 from .resolve import Resolved, resolve_suite
 from .results import scenario_row, trace_columns
 from .schema import validate_suite
-from .suite import Suite, expand_scenarios
+from .suite import Suite, expand_scenarios, load_presets
 from .tasks import SimJob, TraceJob, build_trace_task, simulate_task, trace_key
 
 _CACHE: dict[str, tuple[str, ExecutionTrace]] = {}
@@ -32,26 +32,32 @@ def _trace(
     return key, text, trace
 
 
-def resolve_one(fields: dict[str, Any], source: str = "scenario") -> Resolved:
-    """Validate and resolve one scenario given as keyword fields (same rules as a suite entry)."""
+def resolve_one(
+    fields: dict[str, Any], source: str = "scenario", presets: list[str | Path] | None = None
+) -> Resolved:
+    """Validate and resolve one scenario given as keyword fields (same rules as a suite entry);
+    ``presets``: the user's preset files or folders (relative to the working directory)."""
     doc = {"name": "single", "scenarios": [fields]}
     validate_suite(doc, source)
     suite = Suite(name="single", seed=int(fields.get("seed", 0)), source=source, base_dir=Path.cwd(), doc=doc)
+    if presets:
+        suite.presets = load_presets(presets, Path.cwd())
     suite.scenarios = expand_scenarios(doc, suite)
     scenarios, _ = resolve_suite(suite)
     return scenarios[0]
 
 
-def run_scenario(**fields: Any) -> dict[str, Any]:
+def run_scenario(presets: list[str | Path] | None = None, **fields: Any) -> dict[str, Any]:
     """Simulate one scenario; returns its results.csv row as a dict of Python values.
 
     Example: ``run_scenario(model="tiny", method="privatelora", network="5g",
-    device="snapdragon-8gen3", cloud="a100-80g", new_tokens=16)["decode_tok_s"]``.
+    device="snapdragon-8gen3", cloud="a100-80g", new_tokens=16)["decode_tok_s"]``; with
+    ``presets=["mine"]`` the presets in ``mine/`` are known by name too.
     Infeasible scenarios return ``feasible=False`` and ``infeasible_reason``; metrics are None.
     """
     from splitbench.models import comparable_lora_split
 
-    sc = resolve_one(fields)
+    sc = resolve_one(fields, presets=presets)
     key, text, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)
     ref_method = comparable_lora_split(sc.method, sc.model)
     ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype)[2] if ref_method else None

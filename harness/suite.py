@@ -54,6 +54,16 @@ class Suite:
     doc: dict[str, Any]
     scenarios: list[ScenarioSpec] = field(default_factory=list)
     sweeps: list[SweepSpec] = field(default_factory=list)
+    presets: Any = None  # models.presets.UserPresets: the suite's ``presets:`` and ``--presets``
+
+
+def load_presets(entries: list[str | Path], base_dir: Path, where: str = "presets") -> Any:
+    """User preset files and folders (models.presets.load_user_presets), every kind's table loaded."""
+    import splitbench.models.catalog  # noqa: F401 - registers the model presets
+    import splitbench.netsim  # noqa: F401 - registers the network and profile presets
+    from splitbench.models.presets import load_user_presets
+
+    return load_user_presets(list(entries), base_dir, where)
 
 
 def builtin_suites() -> dict[str, Path]:
@@ -131,8 +141,14 @@ def apply_overrides(doc: dict[str, Any], overrides: list[tuple[str, Any]]) -> di
     return doc
 
 
-def load_suite(ref: str | Path, overrides: list[tuple[str, Any]] | None = None) -> Suite:
-    """Load a built-in suite by name or a YAML file by path, validate it and expand it."""
+def load_suite(
+    ref: str | Path, overrides: list[tuple[str, Any]] | None = None, presets: list[str | Path] | None = None
+) -> Suite:
+    """Load a built-in suite by name or a YAML file by path, validate it and expand it.
+
+    ``presets``: preset files or folders (relative to the working directory) beside the suite's
+    own ``presets:`` (relative to the suite file).
+    """
     builtins = builtin_suites()
     ref_s = str(ref)
     path = Path(ref_s)
@@ -154,6 +170,11 @@ def load_suite(ref: str | Path, overrides: list[tuple[str, Any]] | None = None) 
     suite = Suite(
         name=doc.get("name", default_name), seed=doc.get("seed", 0), source=source, base_dir=base_dir, doc=doc
     )
+    entries = doc.get("presets") or []
+    entries = [entries] if isinstance(entries, str) else entries
+    paths = [base_dir / e for e in entries] + [Path.cwd() / p for p in presets or []]
+    if paths:
+        suite.presets = load_presets(paths, base_dir, f"{source}: presets")
     suite.scenarios = expand_scenarios(doc, suite)
     suite.sweeps = expand_sweeps(doc, suite)
     return suite

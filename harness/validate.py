@@ -52,18 +52,17 @@ COMPUTE_MODELS: list[tuple[str, dict[str, Any]]] = [
 ]
 PROMPT_TOKENS = 128
 
-#: Device cases: published measured decode throughputs (REFERENCE.md) and the preset that models the
-#: hardware on the runtime that measured it.
-DEVICE_CASES: list[dict[str, Any]] = [
-    {"name": "A100 80GB, llama.cpp, LLaMA-2-7B f16", "profile": "a100-80g-llamacpp", "model": "llama2-7b",
-     "bits": 16, "tok_s": 73.8, "source": "XiongjieDai/GPU-Benchmarks-on-LLM-Inference [M]"},
-    {"name": "M2 Ultra 76-core, llama.cpp, LLaMA-2-7B f16", "profile": "m2-ultra", "model": "llama2-7b",
-     "bits": 16, "tok_s": 40.7, "source": "XiongjieDai/GPU-Benchmarks-on-LLM-Inference [M]"},
-    {"name": "i9-13900K 8 threads, llama.cpp, 7B q4_0", "profile": "i9-13900k", "model": "llama2-7b",
-     "bits": 4, "tok_s": 18.3, "source": "llama.cpp issue 34 [M]"},
-    {"name": "Jetson Orin Nano 8GB, MLC, Llama-3.1-8B INT4", "profile": "jetson-orin-nano",
-     "model": "llama3.1-8b", "bits": 4, "tok_s": 14.0, "source": "NVIDIA Jetson AI Lab table [M]"},
-]
+#: Device cases: published measured decode throughputs and the preset that models the hardware on
+#: the runtime that measured them (references/device_decode.yaml).
+DEVICE_CASES_FILE = Path(__file__).resolve().parent / "references" / "device_decode.yaml"
+
+
+def device_reference_cases() -> list[dict[str, Any]]:
+    import yaml
+
+    return list(yaml.safe_load(DEVICE_CASES_FILE.read_text(encoding="utf-8"))["cases"])
+
+
 DEVICE_PROMPT_TOKENS = 128
 DEVICE_NEW_TOKENS = 16  # short generations, as the published benchmarks use
 
@@ -205,12 +204,13 @@ def device_cases(target: float = DEFAULT_TARGETS["device"]) -> list[Case]:
     out = []
     cloud = resolve_profile("a100-80g")
     link = NETWORK_PRESETS["paper-5g"]
-    for c in DEVICE_CASES:
+    for c in device_reference_cases():
         prof = replace(resolve_profile(c["profile"]), measured_decode_tok_s={})  # the roofline alone
-        tr = build_trace(c["model"], {"name": "device-only", "weight_bits": c["bits"]}, DEVICE_PROMPT_TOKENS)
+        method = {"name": "device-only", "weight_bits": c["weight_bits"]}
+        tr = build_trace(c["model"], method, DEVICE_PROMPT_TOKENS)
         m = simulate(tr, link, prof, cloud, new_tokens=DEVICE_NEW_TOKENS).metrics()
         out.append(Case("device", f"{c['profile']}: {c['name']}", "TPOT (decode tok/s)", m["decode_tok_s"],
-                        c["tok_s"], "tok/s", target, c["source"]))
+                        c["decode_tok_s"], "tok/s", target, c["source"]))
     return out
 
 

@@ -1,9 +1,10 @@
-"""Model catalog: transformers configs embedded with their source, and the builder for them.
+"""Model catalog: transformers configs with their source, and the builder for them.
 
-Why embedded configs: splitbench never downloads weights or configs; a trace only needs the shapes,
-and the numbers must be reviewable in one place with where they came from. Each preset is the
-subset of the model's published ``config.json`` that determines shapes (sizes, heads, vocabulary,
-tying, rope); the rope settings do not change any count but keep numeric runs faithful.
+Why configs as data: splitbench never downloads weights or configs; a trace only needs the shapes,
+and the numbers must be reviewable in one place with where they came from. Each preset
+(``models/presets/models/<name>.yaml``) is the subset of the model's published ``config.json`` that
+determines shapes (sizes, heads, vocabulary, tying, rope); the rope settings do not change any
+count but keep numeric runs faithful.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import copy
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
 from splitbench import SplitbenchError
+from splitbench.models.presets import PresetFile, PresetTable
 
 _SUPPORTED_TYPES = ("llama", "mistral", "qwen2")
 _SHAPE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
@@ -78,204 +81,19 @@ class ModelPreset:
         return {"name": self.name, "config": copy.deepcopy(self.config), "source": self.source}
 
 
-def _llama(**kw: Any) -> dict[str, Any]:
-    base = {
-        "model_type": "llama",
-        "hidden_act": "silu",
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 10000.0,
-        "tie_word_embeddings": False,
-        "attention_bias": False,
-        "mlp_bias": False,
-    }
-    base.update(kw)
-    return base
+def _build(pf: PresetFile) -> ModelPreset:
+    spec = {**pf.fields, "name": pf.name}
+    if "base" in spec:
+        base = MODEL_PRESETS[spec["base"]] if spec["base"] in MODEL_PRESETS else None
+        if base is not None:
+            spec["source"] = f"{spec['source']}; other fields as {base.name}: {base.source}"
+    return resolve_model(spec)
 
 
-_LLAMA3_ROPE = {
-    "rope_type": "llama3",
-    "low_freq_factor": 1.0,
-    "high_freq_factor": 4.0,
-    "original_max_position_embeddings": 8192,
-}
-
-MODEL_PRESETS: dict[str, ModelPreset] = {
-    p.name: p
-    for p in [
-        ModelPreset(
-            "llama2-7b",
-            _llama(
-                hidden_size=4096,
-                intermediate_size=11008,
-                num_hidden_layers=32,
-                num_attention_heads=32,
-                num_key_value_heads=32,
-                vocab_size=32000,
-                max_position_embeddings=4096,
-            ),
-            "meta-llama/Llama-2-7b-hf config.json [S]; PrivateLoRA paper shapes (REFERENCE.md)",
-        ),
-        ModelPreset(
-            "llama2-13b",
-            _llama(
-                hidden_size=5120,
-                intermediate_size=13824,
-                num_hidden_layers=40,
-                num_attention_heads=40,
-                num_key_value_heads=40,
-                vocab_size=32000,
-                max_position_embeddings=4096,
-            ),
-            "meta-llama/Llama-2-13b-hf config.json [S]",
-        ),
-        ModelPreset(
-            "llama-30b",
-            _llama(
-                hidden_size=6656,
-                intermediate_size=17920,
-                num_hidden_layers=60,
-                num_attention_heads=52,
-                num_key_value_heads=52,
-                vocab_size=32000,
-                max_position_embeddings=2048,
-                rms_norm_eps=1e-6,
-            ),
-            "huggyllama/llama-30b config.json (LLaMA-1 '33B') [S]; REFERENCE.md shapes",
-        ),
-        ModelPreset(
-            "llama2-70b",
-            _llama(
-                hidden_size=8192,
-                intermediate_size=28672,
-                num_hidden_layers=80,
-                num_attention_heads=64,
-                num_key_value_heads=8,
-                vocab_size=32000,
-                max_position_embeddings=4096,
-            ),
-            "meta-llama/Llama-2-70b-hf config.json [S]",
-        ),
-        ModelPreset(
-            "llama3.1-8b",
-            _llama(
-                hidden_size=4096,
-                intermediate_size=14336,
-                num_hidden_layers=32,
-                num_attention_heads=32,
-                num_key_value_heads=8,
-                vocab_size=128256,
-                max_position_embeddings=131072,
-                rope_theta=500000.0,
-                rope_scaling={**_LLAMA3_ROPE, "factor": 8.0},
-            ),
-            "meta-llama/Llama-3.1-8B config.json [S]",
-        ),
-        ModelPreset(
-            "llama3.2-1b",
-            _llama(
-                hidden_size=2048,
-                intermediate_size=8192,
-                num_hidden_layers=16,
-                num_attention_heads=32,
-                num_key_value_heads=8,
-                head_dim=64,
-                vocab_size=128256,
-                max_position_embeddings=131072,
-                tie_word_embeddings=True,
-                rope_theta=500000.0,
-                rope_scaling={**_LLAMA3_ROPE, "factor": 32.0},
-            ),
-            "meta-llama/Llama-3.2-1B config.json [S]",
-        ),
-        ModelPreset(
-            "llama3.2-3b",
-            _llama(
-                hidden_size=3072,
-                intermediate_size=8192,
-                num_hidden_layers=28,
-                num_attention_heads=24,
-                num_key_value_heads=8,
-                head_dim=128,
-                vocab_size=128256,
-                max_position_embeddings=131072,
-                tie_word_embeddings=True,
-                rope_theta=500000.0,
-                rope_scaling={**_LLAMA3_ROPE, "factor": 32.0},
-            ),
-            "meta-llama/Llama-3.2-3B config.json [S]",
-        ),
-        ModelPreset(
-            "mistral-7b",
-            {
-                "model_type": "mistral",
-                "hidden_size": 4096,
-                "intermediate_size": 14336,
-                "num_hidden_layers": 32,
-                "num_attention_heads": 32,
-                "num_key_value_heads": 8,
-                "vocab_size": 32000,
-                "hidden_act": "silu",
-                "max_position_embeddings": 32768,
-                "rms_norm_eps": 1e-5,
-                "rope_theta": 10000.0,
-                "sliding_window": 4096,
-                "tie_word_embeddings": False,
-            },
-            "mistralai/Mistral-7B-v0.1 config.json [S]",
-        ),
-        ModelPreset(
-            "qwen2.5-0.5b",
-            {
-                "model_type": "qwen2",
-                "hidden_size": 896,
-                "intermediate_size": 4864,
-                "num_hidden_layers": 24,
-                "num_attention_heads": 14,
-                "num_key_value_heads": 2,
-                "vocab_size": 151936,
-                "hidden_act": "silu",
-                "max_position_embeddings": 32768,
-                "rms_norm_eps": 1e-6,
-                "rope_theta": 1000000.0,
-                "tie_word_embeddings": True,
-                "use_sliding_window": False,
-            },
-            "Qwen/Qwen2.5-0.5B config.json [S]",
-        ),
-        ModelPreset(
-            "qwen2.5-7b",
-            {
-                "model_type": "qwen2",
-                "hidden_size": 3584,
-                "intermediate_size": 18944,
-                "num_hidden_layers": 28,
-                "num_attention_heads": 28,
-                "num_key_value_heads": 4,
-                "vocab_size": 152064,
-                "hidden_act": "silu",
-                "max_position_embeddings": 131072,
-                "rms_norm_eps": 1e-6,
-                "rope_theta": 1000000.0,
-                "tie_word_embeddings": False,
-                "use_sliding_window": False,
-            },
-            "Qwen/Qwen2.5-7B config.json [S]",
-        ),
-        ModelPreset(
-            "tiny",
-            _llama(
-                hidden_size=64,
-                intermediate_size=176,
-                num_hidden_layers=4,
-                num_attention_heads=4,
-                num_key_value_heads=2,
-                vocab_size=256,
-                max_position_embeddings=512,
-            ),
-            "splitbench test config: a 4-layer grouped-query Llama for fast numeric checks [I] synthetic",
-        ),
-    ]
-}
+#: The model presets: ``models/presets/models/<name>.yaml`` plus the active user presets.
+MODEL_PRESETS: PresetTable[ModelPreset] = PresetTable(
+    "models", "model", Path(__file__).parent / "presets" / "models", _build
+)
 
 
 def resolve_model(spec: str | dict[str, Any] | ModelPreset) -> ModelPreset:
@@ -299,6 +117,7 @@ def resolve_model(spec: str | dict[str, Any] | ModelPreset) -> ModelPreset:
     if not isinstance(spec, dict):
         raise SplitbenchError(f"model: expected a preset name or a mapping, got {type(spec).__name__}")
     spec = dict(spec)
+    description = str(spec.pop("description", ""))
     if "base" in spec:
         base_name = spec.pop("base")
         if base_name not in MODEL_PRESETS:
@@ -312,7 +131,7 @@ def resolve_model(spec: str | dict[str, Any] | ModelPreset) -> ModelPreset:
         source = str(spec.pop("source", "user-supplied transformers config"))
         cfg = spec
     _validate_config(cfg)
-    return ModelPreset(name=name, config=cfg, source=source)
+    return ModelPreset(name=name, config=cfg, source=source, description=description)
 
 
 def _validate_config(cfg: dict[str, Any]) -> None:

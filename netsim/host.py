@@ -36,7 +36,7 @@ from typing import Any
 
 from splitbench import SplitbenchError
 
-from .profiles import I, Profile
+from .profiles import Profile
 
 CAL_GEMM_TOKENS = 128
 CAL_GEMM_WIDTHS = (768, 1536)
@@ -236,7 +236,7 @@ def host_from_measurement(meas: dict[str, float], where: str) -> Profile:
             f"row lengths {rows}, {where} [M]",
             "matvec_row_ns": f"per-row term of the same fit, {where} [M]",
             "tflops": f"fp32 F.linear (128 x d) @ (d x d | 4d), d = 768, 1536, {where} [M]; fp16 assumed "
-            f"equal {I}",
+            "equal [I] estimate",
             "attention_eff": f"bmm rate at {CAL_ATTN_HEADS} heads x (128 x {CAL_ATTN_HEAD_DIM}) @ "
             f"({CAL_ATTN_HEAD_DIM} x 128) and back, over the GEMM rate, {where} [M]",
             "mem_eff": "1.0: measured bandwidth is already achieved bandwidth",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from splitbench import SplitbenchError
+from splitbench.models.presets import PresetFile, PresetTable
 
 from .capacity import Capacity, ConstantCapacity, load_trace
 
@@ -32,7 +34,10 @@ class LinkSpec:
     rwnd_bytes: int = 4 * 1024 * 1024
     init_cwnd_pkts: int = 10
     idle_restart: bool = True  # RFC 5681 §4.1: cwnd back to the initial window after an idle RTO
-    queue_pkts: int = 100  # drop-tail bottleneck buffer
+    # drop-tail bottleneck buffer: ns-3's default (the ns-3 reference cases). The presets use 1000: a
+    # 100-packet buffer drops the burst of one SPA decode step on 4g, which real cellular links,
+    # with their deep per-user buffers, do not.
+    queue_pkts: int = 100
     min_rto_ms: float = 200.0  # Linux default (ns-3's default is 1000)
     delack_ms: float = 200.0  # delayed-ACK timer (ns-3 default; Linux uses 40)
     reorder: bool = False  # allow jitter to reorder packets (otherwise arrivals are kept in order)
@@ -95,117 +100,18 @@ class LinkSpec:
         return self
 
 
-_ST = "[I] estimate"
-# Bottleneck buffers. Cellular base stations keep deep per-user buffers (the "bufferbloat" of 3G/4G:
-# RTTs inflated to seconds under load, Jiang et al., "Tackling Bufferbloat in 3G/4G Networks",
-# ACM IMC 2012 [M]); Wi-Fi and LAN hosts queue in the Linux default txqueuelen of 1000 packets [S].
-# 1000 packets (~1.5 MB) is the estimate for every preset: a 100-packet drop-tail buffer (ns-3's
-# default, used by the ns-3 reference cases) drops the 34-message burst of one SPA decode step on
-# 4g and turns it into a retransmission timeout, which real cellular links do not do.
-_QUEUE = 1000
-_QUEUE_SRC = (
-    f"bottleneck buffer 1000 packets {_ST} (deep cellular buffers: Jiang et al. IMC 2012 [M]; "
-    "Linux txqueuelen default 1000 [S])"
+def _build(pf: PresetFile) -> LinkSpec:
+    spec = dict(pf.fields)
+    if "base" in spec and spec["base"] in NETWORK_PRESETS:
+        base = NETWORK_PRESETS[spec["base"]]
+        spec["source"] = f"{spec['source']}; other fields as {spec['base']}: {base.source}"
+    return resolve_network(spec)
+
+
+#: The network presets: ``netsim/presets/networks/<name>.yaml`` plus the active user presets.
+NETWORK_PRESETS: PresetTable[LinkSpec] = PresetTable(
+    "networks", "network", Path(__file__).parent / "presets" / "networks", _build
 )
-NETWORK_PRESETS: dict[str, LinkSpec] = {
-    "4g": LinkSpec(
-        8,
-        30,
-        60,
-        jitter_ms=5,
-        loss=0.001,
-        queue_pkts=_QUEUE,
-        source=(
-            "Ookla US mobile 2020 (29 down / 5.7 up) [M]; crowd LTE uplink p50 13.8 Mbps, RTT p50 57 ms [M] "
-            f"(NUWiNS IFIP Networking 2024 uplink study); jitter 5 ms, loss 0.1% {_ST}; "
-            f"{_QUEUE_SRC}"
-        ),
-    ),
-    "4g-poor": LinkSpec(
-        1,
-        5,
-        80,
-        jitter_ms=10,
-        loss=0.005,
-        loss_burst=2.0,
-        queue_pkts=_QUEUE,
-        source=(
-            "Mahimahi ATT-LTE-driving traces (5.2 down / 0.8 up mean) [M]; RTT 80 ms, jitter 10 ms, "
-            f"loss 0.5% in bursts of 2 {_ST}; "
-            f"{_QUEUE_SRC}"
-        ),
-    ),
-    "5g": LinkSpec(
-        20,
-        200,
-        50,
-        jitter_ms=4,
-        loss=0.001,
-        queue_pkts=_QUEUE,
-        source=(
-            "Ookla global 5G 2023 median down 203 [M]; 5G uplink p50 23.9, RTT p50 53 ms [M] (NUWiNS); "
-            f"jitter 4 ms, loss 0.1% {_ST}; "
-            f"{_QUEUE_SRC}"
-        ),
-    ),
-    "5g-mmwave": LinkSpec(
-        60,
-        1600,
-        30,
-        jitter_ms=3,
-        loss=0.001,
-        queue_pkts=_QUEUE,
-        source=(
-            f"Ookla US mmWave ~1.6 Gbps down [M]; uplink 60 Mbps and RTT 30 ms {_ST}; "
-            f"jitter 3 ms, loss 0.1% {_ST}; "
-            f"{_QUEUE_SRC}"
-        ),
-    ),
-    "wifi5": LinkSpec(
-        40,
-        100,
-        15,
-        jitter_ms=2,
-        loss=0.0005,
-        queue_pkts=_QUEUE,
-        source=(
-            f"Ookla global fixed 94/48 [M] less a Wi-Fi penalty {_ST}; jitter 2 ms, loss 0.05% {_ST}; "
-            f"{_QUEUE_SRC}"
-        ),
-    ),
-    "wifi6": LinkSpec(
-        200,
-        500,
-        10,
-        jitter_ms=1,
-        loss=0.0005,
-        queue_pkts=_QUEUE,
-        source=(
-            f"Ookla Wi-Fi 6E/7 medians [M]; uplink 200 and RTT 10 ms {_ST}; jitter 1 ms, loss 0.05% {_ST}; "
-            f"{_QUEUE_SRC}"
-        ),
-    ),
-    "edge-lan": LinkSpec(
-        1000,
-        1000,
-        1,
-        queue_pkts=_QUEUE,
-        source=(
-            f"device on the same gigabit LAN as an edge server: 1000/1000 Mbps, 1 ms RTT {_ST}; "
-            f"{_QUEUE_SRC}"
-        ),
-    ),
-    "paper-5g": LinkSpec(
-        60,
-        100,
-        0,
-        transport="ideal",
-        source=(
-            "PrivateLoRA's assumption (arXiv 2311.14030): standard 5G 60 Mbps up / 100 Mbps down, "
-            "bandwidth-only, no propagation delay [S]"
-        ),
-    ),
-}
 
 _FIELDS = {f.name for f in fields(LinkSpec)}
 
@@ -216,7 +122,7 @@ def resolve_network(spec: str | dict[str, Any] | LinkSpec) -> LinkSpec:
         return spec.validate()
     if isinstance(spec, str):
         if spec not in NETWORK_PRESETS:
-            raise SplitbenchError(f"network: unknown preset {spec!r} (known: {', '.join(NETWORK_PRESETS)})")
+            raise NETWORK_PRESETS.unknown(spec)
         return NETWORK_PRESETS[spec]
     if not isinstance(spec, dict):
         raise SplitbenchError(f"network: expected a preset name or a mapping, got {type(spec).__name__}")

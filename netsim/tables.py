@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .link import NETWORK_PRESETS
-from .profiles import _STATIC as STATIC_PROFILES
+from .profiles import PROFILE_PRESETS
 
 
 def network_table() -> list[dict[str, Any]]:
@@ -27,7 +27,10 @@ def network_table() -> list[dict[str, Any]]:
 def profile_table() -> list[dict[str, Any]]:
     """Presets only; ``host`` is listed without calibrating (its numbers come from this machine)."""
     rows = []
-    for k, p in STATIC_PROFILES.items():
+    for k in PROFILE_PRESETS:
+        if k in PROFILE_PRESETS.lazy:
+            continue
+        p = PROFILE_PRESETS[k]
         src = p.source if isinstance(p.source, str) else "; ".join(f"{f}: {s}" for f, s in p.source.items())
         rows.append(
             {
