@@ -57,12 +57,12 @@ def list_models() -> str:
 
 
 def list_methods() -> str:
-    from splitbench.models import METHOD_PRESETS
+    from splitbench.models.paradigms import paradigms
 
     rows = []
-    for name, m in METHOD_PRESETS.items():
-        ptxt = ", ".join(f"{k}={_num(v)}" for k, v in m.get("params", {}).items()) or "-"
-        rows.append([name, ptxt, str(m.get("description", ""))])
+    for name, cls in paradigms().items():
+        ptxt = ", ".join(f"{k}={_num(v)}" for k, v in cls.defaults().items()) or "-"
+        rows.append([name, ptxt, cls.description])
     return table(["method", "default parameters", "description"], rows)
 
 

@@ -56,13 +56,9 @@ def canonical_hash(obj: Any, n: int = 10) -> str:
 
 
 def _fmt_value(v: Any) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, list | tuple):
-        return "+".join(_fmt_value(x) for x in v)
-    if isinstance(v, dict):
-        return canonical_hash(v, 6)
-    return str(v)
+    from splitbench.models.paradigms.params import format_value
+
+    return format_value(v)
 
 
 def spec_label(spec: Any) -> str:
@@ -79,49 +75,6 @@ def spec_label(spec: Any) -> str:
             return str(spec["name"])
         return f"custom-{canonical_hash(spec, 6)}"
     return str(spec)
-
-
-# Parameters worth showing in a method's label, in order, with a short prefix.
-_LABEL_PARAMS: dict[str, list[tuple[str, str]]] = {
-    "device-only": [("weight_bits", "w{}bit")],
-    "privatelora": [("rank", "r={}"), ("rank_c2d", "r_c2d={}"), ("rank_d2c", "r_d2c={}")],
-    "lora-split": [("rank", "r={}"), ("layers", "layers={}")],
-    "layer-split": [("device_layers", "k={}")],
-    "spa": [("gate", "gate={}"), ("side_width", "w={}"), ("down_proj", "down_proj={}")],
-}
-
-
-def method_label(method: dict[str, Any], default: dict[str, Any] | None = None) -> str:
-    """``privatelora r=128``, ``spa gate=1 w=32``, ``device-only w4bit`` — readable and unique enough.
-
-    Parameters that differ from the method preset's defaults and are not in the short list are
-    appended as ``key=value`` so two different methods never share a label.
-    """
-    name = str(method.get("name", "?"))
-    parts = [name]
-    shown: set[str] = {"name", "description", "source"}
-    for key, fmt in _LABEL_PARAMS.get(name, []):
-        shown.add(key)
-        v = method.get(key)
-        if v is None or (key in ("rank_c2d", "rank_d2c") and v == method.get("rank")):
-            continue
-        if key == "layers" and (v == "all" or v == []):
-            continue
-        if name == "spa" and key == "gate":
-            shown.add("gate_rate")  # the rate matters only for the rate/classifier gates
-            v = (
-                method.get("gate_rate")
-                if v == "rate"
-                else (f"{v}@{_fmt_value(method.get('gate_rate'))}" if v == "classifier" else v)
-            )
-        if name == "spa" and key == "down_proj" and v == "device":
-            continue
-        parts.append(fmt.format(_fmt_value(v)))
-    default = default or {}
-    for key in sorted(method):
-        if key not in shown and key in default and method[key] != default[key]:
-            parts.append(f"{key}={_fmt_value(method[key])}")
-    return " ".join(parts)
 
 
 def _slug(text: str) -> str:
@@ -264,17 +217,15 @@ class ScenarioResolver:
         f = spec.fields
         objs = {k: self.field(k, f[k], f"{spec.origin}.{k}") for k in PRESET_FIELDS}
         method = dict(objs["method"])
-        from splitbench.models import METHOD_PRESETS
+        from splitbench.models.methods import method_label
 
-        preset = METHOD_PRESETS.get(method.get("name"), {})
-        default_params = preset.get("params", preset) if isinstance(preset, dict) else {}
         labels = {
             "model": spec_label(f["model"]),
             "method": str(method.get("name")),
             "method_label": (
                 f["method"]["label"]
                 if isinstance(f["method"], dict) and "label" in f["method"]
-                else method_label(method, default_params)
+                else method_label(method)
             ),
             "network": spec_label(f["network"]),
             "device": spec_label(f["device"]),

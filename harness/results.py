@@ -105,14 +105,8 @@ def fmt(value: Any) -> str:
 
 
 def variant_weights(trace: ExecutionTrace) -> dict[str, float]:
-    """Probability of each decode variant: SPA's gate rate, or the single default variant."""
-    names = sorted(trace.decode)
-    if len(names) == 1:
-        return {names[0]: 1.0}
-    rate = trace.gate_rate if trace.gate_rate is not None else 0.5
-    if set(names) == {"gate_open", "gate_closed"}:
-        return {"gate_open": float(rate), "gate_closed": 1.0 - float(rate)}
-    return {n: 1.0 / len(names) for n in names}
+    """Probability of each decode variant (the trace's ``variant_weights``)."""
+    return dict(trace.variant_weights)
 
 
 def decode_payload_per_token(trace: ExecutionTrace) -> float:

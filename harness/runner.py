@@ -126,7 +126,7 @@ class _Traces:
 def _reference_method(sc: Resolved) -> dict[str, Any] | None:
     from splitbench.models import comparable_lora_split
 
-    return comparable_lora_split(sc.method, sc.model)
+    return comparable_lora_split(sc.method)
 
 
 def run_suite(

@@ -18,8 +18,7 @@ from typing import Any
 import jsonschema
 
 from splitbench import SplitbenchError
-
-ACT_DTYPES = ["fp32", "fp16", "bf16", "int8"]
+from splitbench.models.codec import ACT_DTYPES
 
 #: A preset-valued field: a preset name, ``{base: name, ...overrides}`` or a full specification.
 PRESET_VALUE: dict[str, Any] = {
@@ -38,11 +37,11 @@ SCENARIO_FIELDS: dict[str, dict[str, Any]] = {
     "cloud": PRESET_VALUE,
     "prompt_tokens": {"type": "integer", "minimum": 1},
     "new_tokens": {"type": "integer", "minimum": 1},
-    "act_dtype": {"enum": ACT_DTYPES},
+    "act_dtype": {"enum": list(ACT_DTYPES)},
     "seed": {"type": "integer", "minimum": 0},
 }
 
-#: Multi-user fields (issue 7; harness/multiuser.py): a scenario that sets ``users`` is multi-user.
+#: Multi-user fields (harness/multiuser.py): a scenario that sets ``users`` is multi-user.
 MULTIUSER_FIELDS: dict[str, dict[str, Any]] = {
     "users": {"type": "integer", "minimum": 1},
     "mix": {

@@ -59,7 +59,7 @@ def run_scenario(presets: list[str | Path] | None = None, **fields: Any) -> dict
 
     sc = resolve_one(fields, presets=presets)
     key, text, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)
-    ref_method = comparable_lora_split(sc.method, sc.model)
+    ref_method = comparable_lora_split(sc.method)
     ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype)[2] if ref_method else None
     outcome = simulate_task(
         SimJob(

@@ -1,20 +1,35 @@
 """splitbench models: catalog, split paradigms, codecs/channel, and execution traces.
 
-Public API: MODEL_PRESETS, ModelPreset, resolve_model, METHOD_PRESETS,
-resolve_method, comparable_lora_split, build_trace, trace_cache_key, verify, VerifyRow, and the trace
-types ExecutionTrace, PhaseTrace, Compute, Transfer.
+Public API: MODEL_PRESETS, ModelPreset, resolve_model, resolve_method, comparable_lora_split,
+build_trace, make_split, trace_cache_key, verify, VerifyRow, CODECS, get_codec, the trace types
+ExecutionTrace, PhaseTrace, Compute, Transfer, and the paradigm registry (``models.paradigms``).
+The names load on first use, so a light module of this package (``models.codec``,
+``models.paradigms.params``, ``models.presets``) is importable without torch.
 """
 
-from splitbench import SplitbenchError
-from splitbench.models.build import build_trace, make_split, trace_cache_key
-from splitbench.models.catalog import MODEL_PRESETS, ModelPreset, resolve_model
-from splitbench.models.codec import CODECS, get_codec
-from splitbench.models.methods import METHOD_PRESETS, comparable_lora_split, resolve_method
-from splitbench.models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
-from splitbench.models.verify import VerifyRow, verify
+from __future__ import annotations
 
-__all__ = [
-    "CODECS", "METHOD_PRESETS", "MODEL_PRESETS", "Compute", "ExecutionTrace", "ModelPreset", "PhaseTrace",
-    "SplitbenchError", "Transfer", "VerifyRow", "build_trace", "comparable_lora_split", "get_codec",
-    "make_split", "resolve_method", "resolve_model", "trace_cache_key", "verify",
-]
+import importlib
+from typing import Any
+
+from splitbench import SplitbenchError
+
+_WHERE = {
+    "build_trace": "build", "make_split": "build", "trace_cache_key": "build",
+    "MODEL_PRESETS": "catalog", "ModelPreset": "catalog", "resolve_model": "catalog",
+    "CODECS": "codec", "get_codec": "codec",
+    "comparable_lora_split": "methods", "resolve_method": "methods",
+    "Compute": "trace", "ExecutionTrace": "trace", "PhaseTrace": "trace", "Transfer": "trace",
+    "VerifyRow": "verify", "verify": "verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value  # also replaces the submodule attribute of the same name (verify)
+    return value
+
+
+__all__ = ["SplitbenchError", *_WHERE]

@@ -16,10 +16,10 @@ from functools import lru_cache
 from typing import Any
 
 from splitbench import SplitbenchError
+from splitbench.models import paradigms
 from splitbench.models.catalog import ModelPreset, resolve_model
 from splitbench.models.codec import ACT_DTYPES
-from splitbench.models.methods import resolve_method
-from splitbench.models.paradigms import PARADIGMS
+from splitbench.models.methods import resolve_method, split_params
 from splitbench.models.paradigms.base import SplitModel
 from splitbench.models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
@@ -42,12 +42,9 @@ def make_split(
         raise SplitbenchError(f"act_dtype: {act_dtype!r} must be one of {', '.join(ACT_DTYPES)}")
     preset = resolve_model(model)
     m = resolve_method(method)
-    if m["name"] == "layer-split" and m["device_layers"] > preset.n_layers:
-        raise SplitbenchError(
-            f"method.device_layers: {m['device_layers']} exceeds the model's {preset.n_layers} layers"
-        )
-    params = {k: v for k, v in m.items() if k != "name"}
-    return PARADIGMS[m["name"]](preset, params, mode, act_dtype, seed)
+    cls, params = paradigms.get(m["name"]), split_params(m)
+    cls.check_model(params, preset)
+    return cls(preset, params, mode, act_dtype, seed)
 
 
 def _phase(steps: list[dict[str, Any]], phase: str, tokens: int, context: int) -> PhaseTrace:
@@ -93,9 +90,8 @@ def build_trace(
     m = resolve_method(method)
     P = prompt_tokens
     variants = split.decode_variants()
-    # Prefill: SPA's is the gate-open form whenever the gate can open (conservative).
     split.reset()
-    split.set_variant(_prefill_variant(m))
+    split.set_variant(type(split).prefill_variant(split.params))
     split.record(split.random_ids(P))
     prefill = _phase(split.last_steps, "prefill", P, 0)
     decode: dict[str, PhaseTrace] = {}
@@ -121,21 +117,20 @@ def build_trace(
         "code_version": CODE_VERSION,
         "kv_bytes_per_token": _kv_per_token(preset, split),
     }
-    if m["name"] == "device-only":
-        meta["weight_bits"] = m["weight_bits"]
-    meta["whole_decode"] = _whole_decode(preset, m, decode, P, act_dtype, mode, seed)
-    gate_rate = None
-    if m["name"] == "spa":
-        gate_rate, meta["gate_rate_source"] = _spa_gate_rate(split, m, mode)
+    meta.update(split.trace_meta())
+    meta["whole_decode"] = _whole_decode(preset, split, decode, P, act_dtype, mode, seed)
+    weights, weights_source = split.variant_weights()
+    if weights_source is not None:
+        meta["variant_weights_source"] = weights_source
     return ExecutionTrace(
         model=preset.name,
         method=m["name"],
-        method_params={k: v for k, v in m.items() if k != "name"},
+        method_params=split_params(m),
         act_dtype=act_dtype,
         prompt_tokens=P,
         prefill=prefill,
         decode=decode,
-        gate_rate=gate_rate,
+        variant_weights=tuple(weights),
         device_memory_bytes=split.rec.memory_bytes("device"),
         cloud_memory_bytes=split.rec.memory_bytes("cloud"),
         data_leaving_device=split.data_leaving(),
@@ -163,7 +158,7 @@ def _side_totals(phase: PhaseTrace, side: str, weight_bits: int) -> dict[str, fl
 
 def _whole_decode(
     preset: ModelPreset,
-    m: dict[str, Any],
+    split: SplitModel,
     decode: dict[str, PhaseTrace],
     P: int,
     act_dtype: str,
@@ -174,13 +169,13 @@ def _whole_decode(
 
     Why: a measured tok/s (netsim's override) is a figure for the whole model on one node, so netsim
     needs the whole model's roofline in the same terms as the trace (the same kernels, bytes, FLOPs)
-    to scale every trace of that model by one factor. device-only and cloud-only *are* the whole
-    model; any other paradigm borrows the cloud-only trace of the same model (16-bit weights).
+    to scale every trace of that model by one factor. A paradigm with a ``whole_model_side`` *is*
+    the whole model on that side; any other borrows the cloud-only trace of the same model (16-bit
+    weights).
     """
-    if m["name"] == "device-only":
-        return _side_totals(decode["default"], "device", int(m["weight_bits"]))
-    if m["name"] == "cloud-only":
-        return _side_totals(decode["default"], "cloud", 16)
+    side = split.whole_model_side
+    if side is not None:
+        return _side_totals(decode["default"], side, split.weight_bits()[side])
     key = json.dumps({"c": preset.config, "n": preset.name}, sort_keys=True)
     return dict(_cloud_only_totals(key, P, act_dtype, mode, seed))
 
@@ -204,34 +199,6 @@ def _kv_per_token(preset: ModelPreset, split: SplitModel) -> dict[str, int]:
     for i in range(preset.n_layers):
         out[split.layer_side(i)] += per_layer
     return out
-
-
-def _prefill_variant(m: dict[str, Any]) -> Any:
-    if m["name"] != "spa":
-        return None
-    return not (m["gate"] == "never" or (m["gate"] == "rate" and m["gate_rate"] == 0))
-
-
-def _spa_gate_rate(split: SplitModel, m: dict[str, Any], mode: str) -> tuple[float, str]:
-    gate = m["gate"]
-    if gate == "always":
-        return 1.0, "gate always open"
-    if gate == "never":
-        return 0.0, "gate never open"
-    if gate == "rate" or mode == "shape":
-        return float(m["gate_rate"]), "gate_rate parameter" + (
-            " (assumed for the classifier)" if gate != "rate" else ""
-        )
-    # numeric classifier: measured over a seeded greedy generation of 16 tokens
-    import torch
-
-    split.reset()
-    split.set_variant(None)
-    logits = split.forward(split.random_ids(8))
-    for _ in range(16):
-        logits = split.forward(torch.argmax(logits, dim=-1, keepdim=True))
-    opened = split.opened[1:]
-    return sum(opened) / len(opened), "measured: classifier over 16 greedy decode steps (numeric)"
 
 
 def trace_cache_key(

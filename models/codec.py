@@ -26,11 +26,14 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from splitbench import SplitbenchError
+
+if TYPE_CHECKING:
+    import torch
 
 HEADER_FIXED_BYTES = 8
 HEADER_BYTES_PER_DIM = 4
@@ -68,7 +71,10 @@ class Codec:
         head += struct.pack(f"<{len(shape)}I", *shape)
         return head + body
 
-    def decode(self, data: bytes, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def decode(self, data: bytes, dtype: torch.dtype | None = None) -> torch.Tensor:
+        import torch
+
+        dtype = torch.float32 if dtype is None else dtype
         length, codec_id, ndim, _ = struct.unpack_from("<IBBH", data, 0)
         if codec_id != self.codec_id:
             raise SplitbenchError(f"codec: message was encoded with codec id {codec_id}, not {self.name}")
@@ -77,6 +83,8 @@ class Codec:
         return self._decode_body(body, shape).to(dtype)
 
     def _encode_body(self, x: torch.Tensor) -> bytes:
+        import torch
+
         if self.name == "fp32":
             return x.to(torch.float32).numpy().tobytes()
         if self.name == "fp16":
@@ -95,6 +103,8 @@ class Codec:
         raise SplitbenchError(f"codec: unknown codec {self.name!r}")
 
     def _decode_body(self, body: bytes, shape: tuple[int, ...]) -> torch.Tensor:
+        import torch
+
         if self.name == "fp32":
             arr = np.frombuffer(body, dtype=np.float32)
             return torch.from_numpy(arr.copy()).reshape(shape)
@@ -122,6 +132,7 @@ CODECS: dict[str, Codec] = {
     "ids": Codec("ids", 5, 4),
 }
 
+#: The dtypes activations may cross the link in (a scenario's ``act_dtype``).
 ACT_DTYPES = ("fp32", "fp16", "bf16", "int8")
 
 
@@ -137,4 +148,8 @@ def compute_dtype_name(act_dtype: str) -> str:
 
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
-TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a compute dtype name (fp32, fp16, bf16)."""
+    import torch
+
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]

@@ -19,8 +19,8 @@ Shape of a trace
   tokens already in the KV cache when the step starts (the first decode step after a prompt of P
   tokens has t = P); the stored base values are the values at t = 0 (intercepts) and the decode
   PhaseTrace's ``context`` says at which t the step was recorded (models records at P and P + 1).
-- ``gate_rate``: for traces with several decode variants, the probability that a token takes the
-  ``"gate_open"`` variant (netsim draws per token from a seeded generator).
+- ``variant_weights``: how often a token takes each decode variant, ``((name, probability), ...)``
+  in draw order (netsim draws per token from a seeded generator: :meth:`ExecutionTrace.pick_variant`).
 
 Steps and dependencies
 ----------------------
@@ -52,7 +52,7 @@ from typing import Any, Literal
 Side = Literal["device", "cloud"]
 Direction = Literal["up", "down"]  # up: device -> cloud; down: cloud -> device
 
-TRACE_FORMAT_VERSION = 1
+TRACE_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ class ExecutionTrace:
     prompt_tokens: int
     prefill: PhaseTrace
     decode: dict[str, PhaseTrace]
-    gate_rate: float | None = None
+    variant_weights: tuple[tuple[str, float], ...] = (("default", 1.0),)
     # Bytes each side must hold (weights at their stored precision, plus KV at max context).
     device_memory_bytes: float = 0.0
     cloud_memory_bytes: float = 0.0
@@ -209,6 +209,16 @@ class ExecutionTrace:
 
     def decode_variant(self, name: str = "default") -> PhaseTrace:
         return self.decode[name]
+
+    def pick_variant(self, u: float) -> str:
+        """The decode variant of a step for a uniform draw ``u`` in [0, 1): the first variant whose
+        cumulative weight exceeds ``u`` (the last one when rounding leaves the sum below ``u``)."""
+        total = 0.0
+        for name, w in self.variant_weights:
+            total += w
+            if u < total:
+                return name
+        return self.variant_weights[-1][0]
 
     # ----- serialisation (plain JSON, stable key order, so cached traces are byte-identical) -----
     def to_dict(self) -> dict[str, Any]:
@@ -230,6 +240,7 @@ class ExecutionTrace:
         d = dict(d)
         d["prefill"] = phase(d["prefill"])
         d["decode"] = {k: phase(v) for k, v in d["decode"].items()}
+        d["variant_weights"] = tuple((str(n), float(w)) for n, w in d["variant_weights"])
         return ExecutionTrace(**d)
 
     @staticmethod

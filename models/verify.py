@@ -1,10 +1,10 @@
 """Numeric equivalence of every split paradigm with its unsplit reference (``splitbench verify``).
 
-For each method: the split model (fp32 codec, CPU tensors) and its reference run the same seeded
-prompt and then greedy decode steps with their KV caches; the table reports the largest
-|Δlogit| over all steps and whether the greedy tokens agree. References:
-privatelora → the unsplit transformers model with merged weights W + B·M·A; lora-split → peft's
-LoRA model; spa → SPA in one process (:class:`splitbench.models.paradigms.spa.SPAReference`); device-only,
+For each paradigm's verify cases: the split model (fp32 codec, CPU tensors) and its reference
+(``SplitModel.reference``) run the same seeded prompt and then greedy decode steps with their KV
+caches; the table reports the largest |Δlogit| over all steps and whether the greedy tokens agree.
+References: privatelora → the unsplit transformers model with merged weights W + B·M·A;
+lora-split → peft's LoRA model; spa → SPA in one process (``SPAReference``); device-only,
 cloud-only, layer-split → the unsplit transformers model (its own forward and DynamicCache).
 """
 
@@ -15,31 +15,11 @@ from typing import Any
 
 import torch
 
+from splitbench.models import paradigms
 from splitbench.models.build import make_split
 from splitbench.models.catalog import resolve_model
 
 TOLERANCE = 1e-4
-
-VERIFY_METHODS: list[dict[str, Any]] = [
-    {"name": "device-only"},
-    {"name": "cloud-only"},
-    {"name": "privatelora", "rank": 8},
-    {"name": "privatelora", "rank_c2d": 6, "rank_d2c": 4, "targets": "all"},
-    {"name": "lora-split", "rank": 4, "alpha": 8},
-    {
-        "name": "lora-split",
-        "rank": 4,
-        "alpha": 8,
-        "targets": "all",
-        "layers": "lora-s",
-        "head_on_device": True,
-    },
-    {"name": "spa", "gate": "rate", "gate_rate": 0.5},
-    {"name": "spa", "gate": "always", "down_proj": "cloud"},
-    {"name": "layer-split", "device_layers": 2},
-    {"name": "layer-split", "device_layers": 1, "head_on_device": True},
-]
-
 
 @dataclass(frozen=True)
 class VerifyRow:
@@ -54,30 +34,11 @@ def _label(m: dict[str, Any]) -> str:
     return m["name"] + (f"({extra})" if extra else "")
 
 
-class _HFRef:
-    """An unsplit transformers model stepped with its own DynamicCache."""
-
-    def __init__(self, model: torch.nn.Module):
-        from transformers import DynamicCache
-
-        self.model = model
-        self.cache = DynamicCache(config=getattr(model, "config", None))
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return self.model(input_ids=ids, past_key_values=self.cache, use_cache=True).logits[:, -1, :]
-
-
 def compare(
     model: Any, method: dict[str, Any], seed: int = 0, prompt_tokens: int = 7, steps: int = 5
 ) -> VerifyRow:
     split = make_split(model, method, mode="numeric", act_dtype="fp32", seed=seed)
-    if method["name"] == "spa":
-        from splitbench.models.paradigms.spa import SPAReference
-
-        ref: Any = SPAReference(split)
-    else:
-        ref = _HFRef(split.reference_model())
+    ref = split.reference()
     split.reset()
     ids = split.random_ids(prompt_tokens)
     a, b = split.forward(ids), ref.forward(ids)
@@ -92,12 +53,7 @@ def compare(
 
 
 def verify(model: Any = "tiny", seed: int = 0) -> list[VerifyRow]:
-    """The equivalence table for every paradigm (several parameterisations) on ``model``."""
+    """The equivalence table for every paradigm (each paradigm's ``verify_cases``) on ``model``."""
     preset = resolve_model(model)
-    rows = []
-    for m in VERIFY_METHODS:
-        m = dict(m)
-        if m["name"] == "layer-split":
-            m["device_layers"] = min(m["device_layers"], preset.n_layers)
-        rows.append(compare(preset, m, seed))
-    return rows
+    cases = [m for cls in paradigms.paradigms().values() for m in cls.verify_cases(preset)]
+    return [compare(preset, m, seed) for m in cases]

@@ -99,13 +99,11 @@ def measured_scale(trace: ExecutionTrace, profile: Profile, side: str) -> float:
 
 
 def draw_variants(trace: ExecutionTrace, rng: random.Random, n: int) -> list[str]:
-    """The decode variant of each of ``n`` steps: SPA's gate drawn per token from ``rng``."""
+    """The decode variant of each of ``n`` steps, drawn per token from ``rng`` (trace.pick_variant)."""
     names = list(trace.decode)
     if len(names) == 1:
         return names * n
-    rate = trace.gate_rate if trace.gate_rate is not None else 1.0
-    open_, closed = ("gate_open", "gate_closed") if "gate_open" in names else (names[0], names[1])
-    return [open_ if rng.random() < rate else closed for _ in range(n)]
+    return [trace.pick_variant(rng.random()) for _ in range(n)]
 
 
 @dataclass

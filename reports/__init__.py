@@ -1,7 +1,8 @@
 """splitbench reports: turn a results directory into tables, figures and a report a person decides from.
 
-Public API: :func:`render`. reports/ reads only files in the results directory (the layout in the
-contract); it imports nothing from harness/, models/ or netsim/ except ``splitbench.SplitbenchError``.
+Public API: :func:`render`. reports/ reads the files in the results directory (the layout in the
+contract); it never imports harness/, and from models/ only the paradigms' declarations (names,
+labels, colours, order), the projection list and the wire codecs' sizes.
 """
 
 from __future__ import annotations

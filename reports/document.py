@@ -21,7 +21,7 @@ import pandas as pd
 from splitbench.reports.breakeven import BreakEven
 from splitbench.reports.headline import headline
 from splitbench.reports.load import ResultsDir, iter_groups, resolved_part
-from splitbench.reports.metrics import ALL_DEFINITIONS, PARADIGM_COLORS, PARADIGM_NAMES, fmt_number
+from splitbench.reports.metrics import ALL_DEFINITIONS, fmt_number, paradigm_declarations
 from splitbench.reports.plots import FigureItem, token_latency_stats
 from splitbench.reports.tables import Table, group_slug, varying_keys
 
@@ -174,7 +174,7 @@ def section_plots(ctx: ReportContext) -> list[Block]:
 
 def section_definitions(ctx: ReportContext) -> list[Block]:
     rows = [[f"`{m.column}`", m.unit or "—", m.definition] for m in ALL_DEFINITIONS.values()]
-    paradigms = [f"{PARADIGM_NAMES[p]} (`{p}`): colour {c}" for p, c in PARADIGM_COLORS.items()]
+    paradigms = [f"{c.label} (`{p}`): colour {c.color}" for p, c in paradigm_declarations().items()]
     return [Heading(2, "Metric definitions"),
             TableBlock(["metric", "unit in tables", "definition"], rows),
             Para("Paradigm colours, the same in every figure:"), Bullets(paradigms)]

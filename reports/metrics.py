@@ -1,4 +1,5 @@
-"""Metric definitions, units and paradigm colours: the one place reports/ takes them from.
+"""Metric definitions, units, and paradigm names, colours and order: the one place reports/ takes
+them from (the paradigms' own from their declarations in models/paradigms/).
 
 Why a single dictionary: the table headers, the CSV column names and the report's definitions
 section are all generated from :data:`METRICS`, so a unit can never differ between what a table
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -108,28 +110,18 @@ TEXT_METRICS: tuple[str, ...] = (
     "private_weights_leave_device",
 )
 
-# ----- paradigms: order and colour (the same in every plot) -----
-PARADIGM_ORDER: list[str] = ["device-only", "cloud-only", "privatelora", "spa", "lora-split", "layer-split"]
+# ----- paradigms: name, order and colour (the same in every plot), from each paradigm's declaration
+#: The paradigms every split one is compared with (speed-up and share columns; drawn as references).
 REFERENCE_PARADIGMS: tuple[str, str] = ("device-only", "cloud-only")
-
-PARADIGM_COLORS: dict[str, str] = {
-    "device-only": "#4d4d4d",  # dark grey
-    "cloud-only": "#1f77b4",  # blue
-    "privatelora": "#d62728",  # red
-    "spa": "#2ca02c",  # green
-    "lora-split": "#ff7f0e",  # orange
-    "layer-split": "#9467bd",  # purple
-}
 _FALLBACK_COLORS = ["#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
-PARADIGM_NAMES: dict[str, str] = {
-    "device-only": "device-only",
-    "cloud-only": "cloud-only",
-    "privatelora": "PrivateLoRA",
-    "spa": "SPA",
-    "lora-split": "LoRA on the device (lora-split)",
-    "layer-split": "layer-split",
-}
+
+def paradigm_declarations() -> dict[str, Any]:
+    """Name -> paradigm class (models.paradigms), in display order."""
+    from splitbench.models.paradigms import paradigms
+
+    return paradigms()
+
 
 SWEEP_AXES: dict[str, tuple[str, str]] = {
     # vary -> (axis label with unit, unit for sentences)
@@ -140,23 +132,27 @@ SWEEP_AXES: dict[str, tuple[str, str]] = {
 
 def paradigm_color(method: str) -> str:
     """Fixed colour of a paradigm; unknown paradigms get a stable colour derived from the name."""
-    if method in PARADIGM_COLORS:
-        return PARADIGM_COLORS[method]
+    known = paradigm_declarations()
+    if method in known:
+        return known[method].color
     return _FALLBACK_COLORS[sum(method.encode()) % len(_FALLBACK_COLORS)]
 
 
 def paradigm_rank(method: str) -> int:
-    """Sort key putting the reference paradigms first and unknown ones last."""
-    return PARADIGM_ORDER.index(method) if method in PARADIGM_ORDER else len(PARADIGM_ORDER)
+    """Sort key: the paradigms' display order, unknown ones last."""
+    order = list(paradigm_declarations())
+    return order.index(method) if method in order else len(order)
 
 
 def display_name(method: str, method_label: str) -> str:
-    """Readable paradigm name for sentences: 'privatelora r=128' -> 'PrivateLoRA r=128'."""
-    name = PARADIGM_NAMES.get(method, method)
+    """Readable paradigm name for sentences: 'privatelora r=128' -> 'PrivateLoRA r=128'; a name
+    ending in a parenthesis takes the parameters inside it: 'LoRA on the device (lora-split r=16)'."""
+    known = paradigm_declarations()
+    name = known[method].label if method in known else method
     if method_label and method_label != method:
         rest = method_label[len(method):].strip() if method_label.startswith(method) else method_label
-        if method == "lora-split" and rest:
-            return f"LoRA on the device (lora-split {rest})"
+        if name.endswith(")") and rest:
+            return f"{name[:-1]} {rest})"
         return f"{name} {rest}".strip()
     return name
 

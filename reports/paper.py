@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from splitbench.models.codec import CODECS
+from splitbench.models.paradigms.params import PROJECTIONS
 from splitbench.reports.document import Block, Bullets, Heading, Para, ReportContext, TableBlock
 from splitbench.reports.load import resolved_part
 from splitbench.reports.metrics import fmt_number
@@ -42,8 +44,7 @@ PAPER_DEVICE: str = REFERENCE["device"]
 PAPER_INPUT_TOK_S: dict[tuple[str, str], float] = {
     (r["method"], r["model"]): r["decode_tok_s"] for r in REFERENCE["measured_decode_tok_s"]
 }
-ALL_PROJ = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
-ACT_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
+ALL_PROJ = set(PROJECTIONS)
 CLAIM_COLUMNS = ["claim", "model", "network", "paper_value", "splitbench_value", "holds", "note"]
 
 
@@ -149,7 +150,7 @@ def claims_frame(ctx: ReportContext) -> pd.DataFrame:
                         "the device (the comparable lora-split); includes the embedding up, the final hidden "
                         "state down and message framing")
                 d = _hidden(ctx, str(pl["scenario_id"]))
-                nb = ACT_BYTES.get(str(pl.get("act_dtype", "fp16")), 2)
+                nb = CODECS.get(str(pl.get("act_dtype")), CODECS["fp16"]).value_bytes
                 if d and red < 100:
                     mine = _payload(pl)
                     ref = mine / (1 - red / 100)

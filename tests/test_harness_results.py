@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from splitbench.harness.resolve import canonical_hash, method_label, spec_label
+from splitbench.harness.resolve import canonical_hash, spec_label
 from splitbench.harness.results import (
     RESULT_COLUMNS,
     add_derived,
@@ -14,6 +14,7 @@ from splitbench.harness.results import (
     round_trips_per_token,
     trace_columns,
 )
+from splitbench.models.methods import method_label, resolve_method
 from splitbench.models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
 
 CONTRACT_COLUMNS = (
@@ -66,7 +67,9 @@ def _trace(
         prompt_tokens=16,
         prefill=PhaseTrace("prefill", 16, 0, ()),
         decode=decode,
-        gate_rate=gate_rate,
+        variant_weights=(("default", 1.0),)
+        if gate_rate is None
+        else (("gate_open", gate_rate), ("gate_closed", 1 - gate_rate)),
         data_leaving_device=leaving,
     )
 
@@ -140,13 +143,16 @@ def test_labels() -> None:
     assert spec_label({"base": "5g", "rtt_ms": 10.0, "loss": 0.01}) == "5g[loss=0.01,rtt_ms=10]"
     assert spec_label({"name": "my-phone", "mem_bw_gbps": 50}) == "my-phone"
     assert spec_label({"up_mbps": 1, "down_mbps": 2, "rtt_ms": 3}).startswith("custom-")
-    default = {"rank": 128, "rank_c2d": None, "rank_d2c": None, "targets": ["q_proj"], "layers": "all"}
-    m = {"name": "privatelora", **default}
-    assert method_label(m, default) == "privatelora r=128"
-    assert (
-        method_label({**m, "targets": ["q_proj", "v_proj"]}, default)
-        == "privatelora r=128 targets=q_proj+v_proj"
+    m = resolve_method("privatelora")
+    assert method_label(m) == "privatelora r=128"
+    assert method_label({**m, "targets": ["q_proj", "v_proj"]}) == "privatelora r=128 targets=q_proj+v_proj"
+    assert method_label({**m, "rank_c2d": 64}) == "privatelora r=128 r_c2d=64"
+    assert method_label(resolve_method({"name": "spa", "gate": "classifier", "down_proj": "cloud"})) == (
+        "spa gate=classifier@0.5 w=32 down_proj=cloud"
     )
+    lora = resolve_method({"name": "lora-split", "layers": [3, 1]})
+    assert method_label(lora) == "lora-split r=16 layers=1+3"
+    assert method_label(resolve_method({"name": "device-only", "weight_bits": 4})) == "device-only w4bit"
     assert (
         method_label(
             {"name": "spa", "gate": "rate", "gate_rate": 0.5, "side_width": 32, "down_proj": "device"}

@@ -3,7 +3,6 @@
 import pytest
 
 from splitbench.models import (
-    METHOD_PRESETS,
     MODEL_PRESETS,
     SplitbenchError,
     comparable_lora_split,
@@ -11,6 +10,7 @@ from splitbench.models import (
     resolve_model,
     trace_cache_key,
 )
+from splitbench.models.paradigms import paradigms
 
 REQUIRED = [
     "llama2-7b",
@@ -70,7 +70,7 @@ def test_resolve_model_forms():
 
 
 def test_methods():
-    assert set(METHOD_PRESETS) == {
+    assert set(paradigms()) == {
         "device-only",
         "cloud-only",
         "privatelora",
@@ -99,7 +99,7 @@ def test_spa_gate_rate_alone_means_rate_gate():
 
 
 def test_comparable_lora_split():
-    c = comparable_lora_split("privatelora", MODEL_PRESETS["llama2-7b"])
+    c = comparable_lora_split("privatelora")
     assert (
         c["name"] == "lora-split" and c["head_on_device"] and c["targets"] == ["q_proj", "k_proj", "v_proj"]
     )

@@ -48,6 +48,8 @@ def test_lossy_codec_is_felt_and_detected():
 
 def test_spa_classifier_gate_rate_measured():
     tr = build_trace("tiny", {"name": "spa", "gate": "classifier"}, 6, mode="numeric")
-    assert 0.0 <= tr.gate_rate <= 1.0 and "measured" in tr.meta["gate_rate_source"]
+    (open_, rate), (closed, rest) = tr.variant_weights
+    assert (open_, closed) == ("gate_open", "gate_closed") and 0.0 <= rate <= 1.0 and rate + rest == 1.0
+    assert "measured" in tr.meta["variant_weights_source"]
     tr = build_trace("tiny", {"name": "spa", "gate": "rate", "gate_rate": 0.3}, 6)
-    assert tr.gate_rate == 0.3
+    assert dict(tr.variant_weights)["gate_open"] == 0.3

@@ -70,7 +70,8 @@ def test_spa_gate_open_closed_form(down_proj, width):
     assert o.down_bytes() == 33 * msg(width) + TOKEN
     assert o.up_bytes() == msg(4096)
     assert c.down_bytes() == TOKEN and c.up_bytes() == 0
-    assert tr.gate_rate == 1.0 and tr.data_leaving_device == "tokens"
+    assert tr.variant_weights == (("gate_open", 1.0), ("gate_closed", 0.0))
+    assert tr.data_leaving_device == "tokens"
     # The token down is streamed (the next step starts with the cloud's embedding), so no step waits
     # on it: gate open = hidden states down + side output up = 1 round trip; gate closed = 0 (it
     # was 2 and 1 while the trace chained every step after the token's arrival on the device).

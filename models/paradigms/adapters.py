@@ -19,10 +19,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from splitbench import SplitbenchError
+from splitbench.models.catalog import ModelPreset
 from splitbench.models.paradigms.base import SplitModel
+from splitbench.models.paradigms.params import (
+    QKV,
+    Param,
+    boolean,
+    layer_indices,
+    layers,
+    optional_positive_int,
+    positive_int,
+    positive_number,
+    targets,
+)
 
-ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 GROUP_OF = {
     "q_proj": "qkv",
     "k_proj": "qkv",
@@ -36,24 +46,6 @@ GROUP_OF = {
 
 def parent_of(layer: nn.Module, name: str) -> nn.Module:
     return layer.self_attn if name in ("q_proj", "k_proj", "v_proj", "o_proj") else layer.mlp
-
-
-def resolve_layers(spec: Any, n_layers: int) -> list[int]:
-    """``"all"``, ``"lora-s"`` (the PrivateLoRA paper's two layers: n/2-1 and n-1, e.g. 15 and 31 for
-    32 layers) or a list of indices."""
-    if spec == "all":
-        return list(range(n_layers))
-    if spec == "lora-s":
-        return sorted({n_layers // 2 - 1, n_layers - 1})
-    if (
-        isinstance(spec, list | tuple)
-        and all(isinstance(i, int) and 0 <= i < n_layers for i in spec)
-        and spec
-    ):
-        return sorted(set(spec))
-    raise SplitbenchError(
-        f"method.layers: {spec!r} must be 'all', 'lora-s' or a list of layer indices < {n_layers}"
-    )
 
 
 class DeltaGroup:
@@ -106,7 +98,7 @@ class AdapterSplit(SplitModel):
         return list(self.params["targets"])
 
     def adapted_layers(self) -> list[int]:
-        return resolve_layers(self.params.get("layers", "all"), self.n_layers())
+        return layer_indices(self.params.get("layers", "all"), self.n_layers())
 
     def install(self) -> None:
         self.groups: list[DeltaGroup] = []
@@ -153,6 +145,37 @@ class AdapterSplit(SplitModel):
 
 class PrivateLoRA(AdapterSplit):
     name = "privatelora"
+    label = "PrivateLoRA"
+    description = "PrivateLoRA: cloud decoder + frozen A/B, private M on the device; r-wide activations"
+    color = "#d62728"  # red
+    order = 3
+    params = (
+        Param("rank", 128, positive_int, "r, both directions"),
+        Param("rank_c2d", None, optional_positive_int, "r of A·x (cloud to device), default rank"),
+        Param("rank_d2c", None, optional_positive_int, "r of M·A·x (device to cloud), default rank"),
+        Param("targets", QKV, targets, "adapted projections ('all', or q/k/v/o/gate/up/down)"),
+        Param("layers", "all", layers, "adapted layers: 'all', 'lora-s' or indices"),
+    )
+    label_params = (("rank", "r={}"), ("rank_c2d", "r_c2d={}"), ("rank_d2c", "r_d2c={}"))
+
+    @classmethod
+    def label_parts(cls, p: dict[str, Any]) -> tuple[list[str], set[str]]:
+        # a direction's rank is shown only where it differs from ``rank``
+        q = {**p, **{k: None for k in ("rank_c2d", "rank_d2c") if p.get(k) == p.get("rank")}}
+        return super().label_parts(q)
+
+    @classmethod
+    def comparable_lora_split(cls, p: dict[str, Any]) -> dict[str, Any]:
+        """LoRA on the same projections and layers with the embedding and LM head on the device (the
+        same placement: the only difference is r-wide versus full-width activations)."""
+        return {"name": "lora-split", "targets": p["targets"], "layers": p["layers"], "head_on_device": True}
+
+    @classmethod
+    def verify_cases(cls, preset: ModelPreset) -> list[dict[str, Any]]:
+        return [
+            {"name": cls.name, "rank": 8},
+            {"name": cls.name, "rank_c2d": 6, "rank_d2c": 4, "targets": "all"},
+        ]
 
     def ranks(self) -> tuple[int, int]:
         p = self.params
@@ -211,6 +234,35 @@ class LoraSplit(AdapterSplit):
     """Device-side LoRA built with peft: the reference model is peft's own."""
 
     name = "lora-split"
+    label = "LoRA on the device (lora-split)"
+    description = "LoRA weights on the device (peft), full-width activations down and deltas up"
+    color = "#ff7f0e"  # orange
+    order = 5
+    params = (
+        Param("rank", 16, positive_int, "LoRA r"),
+        Param("alpha", 32, positive_number, "LoRA alpha (scaling alpha / r)"),
+        Param("targets", QKV, targets, "adapted projections ('all', or q/k/v/o/gate/up/down)"),
+        Param("layers", "all", layers, "adapted layers: 'all', 'lora-s' or indices"),
+        Param("head_on_device", False, boolean, "embedding and LM head on the device"),
+    )
+    label_params = (("rank", "r={}"), ("layers", "layers={}"))
+
+    @classmethod
+    def label_parts(cls, p: dict[str, Any]) -> tuple[list[str], set[str]]:
+        shown_layers = None if p.get("layers") in ("all", []) else p.get("layers")
+        return super().label_parts({**p, "layers": shown_layers})
+
+    @classmethod
+    def comparable_lora_split(cls, p: dict[str, Any]) -> dict[str, Any]:
+        return {"name": cls.name, **p}
+
+    @classmethod
+    def verify_cases(cls, preset: ModelPreset) -> list[dict[str, Any]]:
+        return [
+            {"name": cls.name, "rank": 4, "alpha": 8},
+            {"name": cls.name, "rank": 4, "alpha": 8, "targets": "all", "layers": "lora-s",
+             "head_on_device": True},
+        ]
 
     def head_on_device(self) -> bool:
         return bool(self.params["head_on_device"])

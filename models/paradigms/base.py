@@ -11,27 +11,119 @@ logits of the last position (what generation needs; the LM head runs on that pos
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from splitbench.models.catalog import ModelPreset, build_model
-from splitbench.models.codec import CODECS, TORCH_DTYPES, compute_dtype_name, get_codec
+from splitbench.models.codec import CODECS, compute_dtype_name, get_codec, torch_dtype
+from splitbench.models.paradigms.params import Param, format_value
 from splitbench.models.privacy import privacy_columns
 from splitbench.models.tracing import Channel, KVCache, Recorder, attach_weight_hooks, recording
 
 
+class HFReference:
+    """An unsplit transformers model stepped with its own DynamicCache."""
+
+    def __init__(self, model: nn.Module):
+        from transformers import DynamicCache
+
+        self.model = model
+        self.cache = DynamicCache(config=getattr(model, "config", None))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model(input_ids=ids, past_key_values=self.cache, use_cache=True).logits[:, -1, :]
+
+
 class SplitModel:
+    """One paradigm: its declaration (class attributes and classmethods, read without building
+    anything) and its split model (an instance: the real decoder, split and recorded).
+
+    A paradigm declares:
+
+    - ``name`` (the method name in suites and results), ``label`` (its name in reports),
+      ``description`` (``splitbench list methods``), ``color`` and ``order`` (every plot and table);
+    - ``params``: its parameters with defaults and checks; ``check_params`` for checks across them
+      and ``check_model`` for checks against the model;
+    - ``label_params``: the parameters its method label shows (``privatelora r=128``);
+    - ``data_leaving_device``: what leaves the user's device (``nothing``, ``activations``,
+      ``tokens``), ``data_leaving`` where it depends on the parameters;
+    - its decode variants (``decode_variants``) and how often each is taken (``variant_weights``);
+    - ``comparable_lora_split``: the lora-split whose payload is its comm_reduction_pct reference;
+    - ``whole_model_side``: the side that runs the whole model unsplit, if any;
+    - ``verify_cases``: the parameterisations ``splitbench verify`` checks against its reference.
+    """
+
     name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    color: ClassVar[str] = "#7f7f7f"
+    order: ClassVar[int] = 100
+    params: ClassVar[tuple[Param, ...]] = ()
+    label_params: ClassVar[tuple[tuple[str, str], ...]] = ()
     data_leaving_device: ClassVar[str] = "activations"
+    whole_model_side: ClassVar[str | None] = None
+
+    # ----- the declaration
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {p.name: copy.deepcopy(p.default) for p in cls.params}
+
+    @classmethod
+    def check_params(cls, p: dict[str, Any], given: dict[str, Any]) -> None:
+        """Checks across parameters (``p``: all of them, checked; ``given``: what the user wrote);
+        may complete ``p``."""
+
+    @classmethod
+    def check_model(cls, p: dict[str, Any], preset: ModelPreset) -> None:
+        """Checks of the parameters against the model (a layer count, …)."""
+
+    @classmethod
+    def comparable_lora_split(cls, p: dict[str, Any]) -> dict[str, Any] | None:
+        """The lora-split (as a method mapping) whose payload is the reference for
+        comm_reduction_pct, or None where nothing is adapted on the device to compare with."""
+        return None
+
+    @classmethod
+    def label_parts(cls, p: dict[str, Any]) -> tuple[list[str], set[str]]:
+        """The method label's parts after the name, and the parameters they account for."""
+        parts = []
+        for key, fmt in cls.label_params:
+            v = p.get(key)
+            if v is not None:
+                parts.append(fmt.format(format_value(v)))
+        return parts, {k for k, _ in cls.label_params}
+
+    @classmethod
+    def method_label(cls, p: dict[str, Any]) -> str:
+        """``privatelora r=128``, ``spa gate=0.3 w=32``, ``device-only w4bit``: the name, the label
+        parameters, and every other parameter that differs from its default as ``key=value``, so
+        two different methods never share a label."""
+        parts, shown = cls.label_parts(p)
+        defaults = cls.defaults()
+        changed = [k for k in sorted(p) if k not in shown and k in defaults and p[k] != defaults[k]]
+        extra = [f"{k}={format_value(p[k])}" for k in changed]
+        return " ".join([cls.name, *parts, *extra])
+
+    @classmethod
+    def verify_cases(cls, preset: ModelPreset) -> list[dict[str, Any]]:
+        """Parameterisations ``splitbench verify`` runs on ``preset`` (method mappings)."""
+        return [{"name": cls.name}]
+
+    @classmethod
+    def prefill_variant(cls, p: dict[str, Any]) -> Any:
+        """The variant the prefill is recorded in (``set_variant``)."""
+        return None
 
     def __init__(self, preset: ModelPreset, params: dict[str, Any], mode: str, act_dtype: str, seed: int):
         self.preset, self.params, self.mode, self.act_dtype, self.seed = preset, params, mode, act_dtype, seed
         self.compute_dtype = compute_dtype_name(act_dtype)
         self.device = "meta" if mode == "shape" else "cpu"
         # Numeric runs compute in fp32 on CPU (exact comparisons); shape runs in the compute dtype.
-        self.torch_dtype = TORCH_DTYPES[self.compute_dtype] if mode == "shape" else torch.float32
+        self.torch_dtype = torch_dtype(self.compute_dtype) if mode == "shape" else torch.float32
         self.rec = Recorder(compute_dtype=self.compute_dtype, weight_bits=self.weight_bits())
         self.channel = Channel(self.rec, get_codec(act_dtype), CODECS["ids"])
         self.caches = {"device": KVCache(self.rec), "cloud": KVCache(self.rec)}
@@ -56,7 +148,18 @@ class SplitModel:
         return {"device": 16, "cloud": 16}
 
     def decode_variants(self) -> dict[str, Any]:
+        """Name -> variant of each distinct form a decode step takes (in the order of
+        ``variant_weights``); one, ``default``, unless the step's structure varies per token."""
         return {"default": None}
+
+    def variant_weights(self) -> tuple[list[tuple[str, float]], str | None]:
+        """How often each decode variant is taken, [(name, probability)] in draw order, and where
+        the probabilities come from (None: there is one variant)."""
+        return [("default", 1.0)], None
+
+    def trace_meta(self) -> dict[str, Any]:
+        """Paradigm facts the trace's meta carries for netsim (device-only: its weight bits)."""
+        return {}
 
     def set_variant(self, variant: Any) -> None:
         """Force a decode variant (SPA gate) for the next recorded step."""
@@ -83,6 +186,10 @@ class SplitModel:
         """The unsplit transformers model the split must equal (paradigms without adapters leave
         ``self.model`` untouched, so it is its own reference)."""
         return self.model
+
+    def reference(self) -> Any:
+        """What the split must equal, stepped like the split: ``forward(ids)`` -> last logits."""
+        return HFReference(self.reference_model())
 
     # ----- shared pieces -----
     @property

@@ -23,11 +23,16 @@ from __future__ import annotations
 
 import copy
 import random
+from typing import Any
 
 import torch
 from torch import nn
 
+from splitbench.models.catalog import ModelPreset
 from splitbench.models.paradigms.base import SplitModel
+from splitbench.models.paradigms.params import QKV, Param, format_value, fraction, one_of, positive_int
+
+GATES = ("always", "never", "rate", "classifier")
 
 
 class SideNetwork(nn.Module):
@@ -75,9 +80,81 @@ class GateSchedule:
 
 class SPA(SplitModel):
     name = "spa"
+    label = "SPA"
+    description = "SPA: cloud backbone + gate, ladder side network on the device; hidden states down"
+    color = "#2ca02c"  # green
+    order = 4
+    params = (
+        Param("side_width", 32, positive_int, "width w of the side network"),
+        Param("gate", "always", one_of(*GATES), "when the side network runs: " + ", ".join(GATES)),
+        Param("gate_rate", 0.5, fraction, "share of tokens through the side network (gate: rate)"),
+        Param("down_proj", "device", one_of("device", "cloud"), "where the d->w down projections run"),
+    )
+    label_params = (("gate", "gate={}"), ("side_width", "w={}"), ("down_proj", "down_proj={}"))
+    data_leaving_device = "tokens"
 
-    def data_leaving(self) -> str:
-        return "tokens"
+    @classmethod
+    def check_params(cls, p: dict[str, Any], given: dict[str, Any]) -> None:
+        # A gate_rate on its own means "open the gate at that rate", not a number silently ignored by
+        # the default `always` gate. (A resolved method names its gate, so this is idempotent.)
+        if "gate_rate" in given and "gate" not in given:
+            p["gate"] = "rate"
+
+    @classmethod
+    def label_parts(cls, p: dict[str, Any]) -> tuple[list[str], set[str]]:
+        gate, rate = p.get("gate"), format_value(p.get("gate_rate"))
+        q = {
+            **p,
+            "gate": {"rate": p.get("gate_rate"), "classifier": f"{gate}@{rate}"}.get(gate, gate),
+            "down_proj": None if p.get("down_proj") == "device" else p.get("down_proj"),
+        }
+        parts, shown = super().label_parts(q)
+        return parts, shown | {"gate_rate"}  # the rate matters only for the rate/classifier gates
+
+    @classmethod
+    def comparable_lora_split(cls, p: dict[str, Any]) -> dict[str, Any]:
+        """LoRA on q/k/v of every layer with the LM head on the cloud (SPA's tokens are on the cloud
+        too): the conventional device-side adaptation of the same backbone."""
+        return {"name": "lora-split", "targets": QKV, "layers": "all", "head_on_device": False}
+
+    @classmethod
+    def verify_cases(cls, preset: ModelPreset) -> list[dict[str, Any]]:
+        return [
+            {"name": cls.name, "gate": "rate", "gate_rate": 0.5},
+            {"name": cls.name, "gate": "always", "down_proj": "cloud"},
+        ]
+
+    @classmethod
+    def prefill_variant(cls, p: dict[str, Any]) -> bool:
+        """The gate-open form whenever the gate can open (conservative)."""
+        return not (p["gate"] == "never" or (p["gate"] == "rate" and p["gate_rate"] == 0))
+
+    def variant_weights(self) -> tuple[list[tuple[str, float]], str | None]:
+        rate, source = self.gate_rate()
+        return [("gate_open", rate), ("gate_closed", 1.0 - rate)], source
+
+    def gate_rate(self) -> tuple[float, str]:
+        """Share of decode steps with the gate open, and where it comes from."""
+        gate = self.params["gate"]
+        if gate == "always":
+            return 1.0, "gate always open"
+        if gate == "never":
+            return 0.0, "gate never open"
+        if gate == "rate" or self.mode == "shape":
+            return float(self.params["gate_rate"]), "gate_rate parameter" + (
+                " (assumed for the classifier)" if gate != "rate" else ""
+            )
+        # numeric classifier: measured over a seeded greedy generation of 16 tokens
+        self.reset()
+        self.set_variant(None)
+        logits = self.forward(self.random_ids(8))
+        for _ in range(16):
+            logits = self.forward(torch.argmax(logits, dim=-1, keepdim=True))
+        opened = self.opened[1:]
+        return sum(opened) / len(opened), "measured: classifier over 16 greedy decode steps (numeric)"
+
+    def reference(self) -> SPAReference:
+        return SPAReference(self)
 
     def privacy_forms(self) -> tuple[str, str, str]:
         # prompt ids up, the cloud runs embedding, backbone and LM head and picks each token; the
