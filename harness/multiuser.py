@@ -1,4 +1,4 @@
-"""Multi-user scenarios (issue 7): N users sharing one batching cloud, written to ``multiuser.csv``.
+"""Multi-user scenarios: N users sharing one batching cloud, written to ``multiuser.csv``.
 
 A scenario that sets ``users`` is a multi-user scenario. It runs netsim.simulate_multiuser instead
 of netsim.simulate and becomes one row of ``multiuser.csv`` (one row per scenario, i.e. per N: put

@@ -12,7 +12,7 @@ from typing import Any
 
 from splitbench.models.trace import ExecutionTrace
 
-from .resolve import canonical_hash, to_plain
+from .resolve import to_plain
 
 # Parsed traces kept per process: the scenarios of one trace usually land on the same worker many times.
 _PARSED: dict[str, ExecutionTrace] = {}
@@ -24,10 +24,8 @@ TIME_DIGITS = 9
 
 def trace_key(model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str) -> str:
     """Everything a trace depends on — not the network nor the hardware, so those share a trace."""
-    try:
-        from splitbench.models import trace_cache_key
-    except ImportError:  # pragma: no cover - models/ always provides it; kept for partial checkouts
-        return canonical_hash([to_plain(model), method, prompt_tokens, act_dtype], 16)
+    from splitbench.models import trace_cache_key
+
     return str(trace_cache_key(model, method, prompt_tokens, act_dtype))
 
 

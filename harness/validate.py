@@ -6,7 +6,7 @@ Three kinds of reference, each with its own target (the largest |error| a case m
   the same transformers Llama (random weights, fp32, CPU eager) timed on this machine — prefill of
   P tokens (TTFT) and one decode step with a KV cache (TPOT), for several model sizes;
 - ``device`` (25%): device-only decode throughput predicted from the roofline of a preset device
-  *without* its measured override, against the published measured figure (REFERENCE.md), on the
+  *without* its measured override, against the published measured figure (references/), on the
   runtime the figure was measured with (the profile's efficiencies are that runtime's);
 - ``link`` (10%): netcheck against the recorded ns-3 cases (netsim/reference/ns3_results.json), the
   completion time (all rounds) and the handshake separately;

@@ -23,8 +23,7 @@ from splitbench.models.methods import resolve_method, split_params
 from splitbench.models.paradigms.base import SplitModel
 from splitbench.models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
-# bump when a change alters recorded numbers (part of the cache key); 3: streamed; 4: matvec_rows;
-# 5: elementwise_bytes split from activation_bytes, attention_flops; 6: privacy
+# part of the trace cache key: change it whenever a change to models/ alters what a trace records
 CODE_VERSION = "models-6"
 _LINEAR = ("flops", "kv_bytes", "activation_bytes", "matvec_rows", "elementwise_bytes", "attention_flops")
 

@@ -71,24 +71,22 @@ class Compute:
     # Growth per token of context (decode steps only; 0 in prefill traces).
     flops_per_ctx: float = 0.0
     kv_bytes_per_ctx: float = 0.0
-    # Addition (models-1): intermediate results that grow with context (attention scores).
+    # intermediate results that grow with context (attention scores)
     activation_bytes_per_ctx: float = 0.0
     dtype: str = "fp16"  # compute dtype whose peak FLOP/s applies
-    # Addition (models-4): output rows of matrix-*vector* products (matmul-class ops whose left operand
-    # has one row: every decode-step projection, the LM head, decode attention). A CPU GEMV pays a
-    # fixed cost per output row on top of streaming the row, so short rows stream far below the
-    # memory bandwidth; netsim charges ``Profile.matvec_row_ns`` per row. 0 in older traces.
+    # Output rows of matrix-*vector* products (matmul-class ops whose left operand has one row: every
+    # decode-step projection, the LM head, decode attention). A CPU GEMV pays a fixed cost per output
+    # row on top of streaming the row, so short rows stream far below the memory bandwidth; netsim
+    # charges ``Profile.matvec_row_ns`` per row.
     matvec_rows: float = 0.0
     matvec_rows_per_ctx: float = 0.0
-    # Addition (models-5): bytes read and written by the non-matmul ops (norms, rotary, activations,
-    # softmax, residual adds). They run as their own memory-bound kernels between the matmuls, so
-    # netsim adds their time to the roofline rather than overlapping it; ``activation_bytes`` now
-    # holds the matmul outputs only. 0 in older traces (which counted every output in
-    # activation_bytes).
+    # Bytes read and written by the non-matmul ops (norms, rotary, activations, softmax, residual
+    # adds). They run as their own memory-bound kernels between the matmuls, so netsim adds their
+    # time to the roofline rather than overlapping it; ``activation_bytes`` holds the matmul outputs.
     elementwise_bytes: float = 0.0
     elementwise_bytes_per_ctx: float = 0.0
-    # Addition (models-5): the part of ``flops`` in matmuls of two activations (attention's Q·Kᵀ and
-    # P·V): netsim runs them at the profile's ``attention_eff`` of the GEMM rate.
+    # The part of ``flops`` in matmuls of two activations (attention's Q·Kᵀ and P·V): netsim runs
+    # them at the profile's ``attention_eff`` of the GEMM rate.
     attention_flops: float = 0.0
     attention_flops_per_ctx: float = 0.0
     kind: Literal["compute"] = "compute"
@@ -126,8 +124,8 @@ class Transfer:
     label: str
     deps: tuple[int, ...] = ()
     kind: Literal["transfer"] = "transfer"
-    # Addition (models-3): delivers the step's output token to the user; the next step does not wait
-    # for it (see "Streamed tokens" above). Default False, so traces written before it still load.
+    # delivers the step's output token to the user; the next step does not wait for it (see
+    # "Streamed tokens" above)
     streamed: bool = False
 
 

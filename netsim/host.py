@@ -155,9 +155,9 @@ def time_passes(
 def eager_overheads_us() -> tuple[float, float]:
     """(per kernel, per forward) microseconds of transformers eager decode here (module docstring).
 
-    Dividing one 1-layer probe's time by its kernels — what this project did first — folds the
-    intercept into every kernel: 8.8 us/kernel that way, against a fitted 5.7 us/kernel + 240 us per
-    forward, and the 4-layer d=256 decode step came out about 10% high."""
+    Why a fit over several layer counts: dividing one 1-layer probe's time by its kernels folds the
+    intercept into every kernel (8.8 us/kernel that way, against a fitted 5.7 us/kernel + 240 us per
+    forward), which put the 4-layer d=256 decode step about 10% high."""
     from splitbench.models import build_trace, resolve_model
 
     kernels, times = [], []

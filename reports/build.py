@@ -40,7 +40,7 @@ def render(results_dir: Path) -> Path:
     sections = list(SECTIONS)
     at = sections.index(section_headline) + 1 if section_headline in sections else 1
     sections.insert(at, section_paper)
-    # multi-user results (issue 7), after the figures; empty when there is no multiuser.csv
+    # multi-user results, after the figures; empty when there is no multiuser.csv
     names = [s.__name__ for s in sections]
     sections.insert(names.index("section_plots") + 1 if "section_plots" in names else len(sections),
                     section_multiuser)

@@ -1,4 +1,4 @@
-"""The multi-user section (issue 7): throughput and p90 TPOT against N, and what PrivateLoRA's round
+"""The multi-user section: throughput and p90 TPOT against N, and what PrivateLoRA's round
 trips cost a shared cloud. Reads only ``multiuser.csv``; absent file -> no section."""
 
 from __future__ import annotations

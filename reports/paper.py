@@ -7,7 +7,7 @@ results hold a PrivateLoRA row for one of the paper's models on its A100 80GB an
 Max; it writes ``tables/paper_claims.csv`` (claim, model, network, paper value, splitbench value,
 holds, note).
 
-The claims (arXiv 2311.14030, abstract; REFERENCE.md):
+The claims (arXiv 2311.14030, abstract):
 - "over 95% communication reduction" — against device-side LoRA on q, k, v shipping full-width
   activations (x down, three deltas up per layer): results.csv's comm_reduction_pct of the
   privatelora row, whose reference is exactly that lora-split;

@@ -1,7 +1,7 @@
 """Packet-level ns-3 reference figures for netsim's flow-level TCP model.
 
 Why this exists: netsim models TCP at flow level (slow start, receive-window cap, per-round RTT);
-the contract requires that model to stay within 10% of a packet-level simulator on a fixed case
+``splitbench validate`` requires that model to stay within 10% of a packet-level simulator on a fixed case
 list. This script runs that case list in ns-3 and writes ``ns3_results.json`` next to it.
 
 It is a standalone tool: nothing in splitbench imports it, and ns-3 is not a splitbench dependency.
@@ -36,14 +36,14 @@ INIT_CWND_PKTS = 10
 SND_BUF_BYTES = 64 * 1024 * 1024  # "large": 10 MB bulk transfers fit in the send buffer at once
 MiB = 1024 * 1024
 
-# (name, up_mbps, down_mbps, one_way_ms) — the contract's three links.
+# (name, up_mbps, down_mbps, one_way_ms) — the three reference links.
 LINKS: list[tuple[str, float, float, float]] = [
     ("lte", 10.0, 40.0, 25.0),
     ("5g", 50.0, 300.0, 10.0),
     ("wifi", 200.0, 400.0, 2.0),
 ]
 
-# (name, up_bytes, down_bytes, compute_ms, rounds, rwnd_bytes) — the contract's six exchanges.
+# (name, up_bytes, down_bytes, compute_ms, rounds, rwnd_bytes) — the six reference exchanges.
 EXCHANGES: list[tuple[str, int, int, float, int, int]] = [
     ("small", 1500, 1500, 2.0, 50, 4 * MiB),
     ("fresh-upload", 262144, 100, 0.0, 1, 4 * MiB),
