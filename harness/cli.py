@@ -73,7 +73,7 @@ def add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DIR",
-        help="a folder (or file) of your own presets: models/, networks/, profiles/ of YAML files, "
+        help="a folder (or file) of your own presets: models/, networks/, profiles/, methods/ of YAML files, "
         "one per preset, used by name like the built-in ones. Repeatable.",
     )
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
@@ -130,7 +130,7 @@ def add_list(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="DIR",
-        help="a folder (or file) of your own presets: models/, networks/, profiles/ of YAML files, "
+        help="a folder (or file) of your own presets: models/, networks/, profiles/, methods/ of YAML files, "
         "one per preset, used by name like the built-in ones. Repeatable.",
     )
     return p

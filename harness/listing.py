@@ -57,12 +57,18 @@ def list_models() -> str:
 
 
 def list_methods() -> str:
+    from splitbench.models.methods import METHOD_PRESETS
     from splitbench.models.paradigms import paradigms
 
     rows = []
     for name, cls in paradigms().items():
         ptxt = ", ".join(f"{k}={_num(v)}" for k, v in cls.defaults().items()) or "-"
         rows.append([name, ptxt, cls.description])
+    for name in METHOD_PRESETS:
+        mp = METHOD_PRESETS[name]
+        ptxt = ", ".join(f"{k}={_num(v)}" for k, v in mp.method.items() if k != "name")
+        text = "; ".join(t for t in (mp.description, f"{mp.method['name']} as {mp.label!r}", mp.source) if t)
+        rows.append([name, ptxt, text])
     return table(["method", "default parameters", "description"], rows)
 
 

@@ -217,7 +217,7 @@ class ScenarioResolver:
         f = spec.fields
         objs = {k: self.field(k, f[k], f"{spec.origin}.{k}") for k in PRESET_FIELDS}
         method = dict(objs["method"])
-        from splitbench.models.methods import method_label
+        from splitbench.models.methods import method_label, preset_label
 
         labels = {
             "model": spec_label(f["model"]),
@@ -225,7 +225,7 @@ class ScenarioResolver:
             "method_label": (
                 f["method"]["label"]
                 if isinstance(f["method"], dict) and "label" in f["method"]
-                else method_label(method)
+                else preset_label(f["method"]) or method_label(method)
             ),
             "network": spec_label(f["network"]),
             "device": spec_label(f["device"]),

@@ -60,6 +60,7 @@ class Suite:
 def load_presets(entries: list[str | Path], base_dir: Path, where: str = "presets") -> Any:
     """User preset files and folders (models.presets.load_user_presets), every kind's table loaded."""
     import splitbench.models.catalog  # noqa: F401 - registers the model presets
+    import splitbench.models.methods  # noqa: F401 - registers the method presets
     import splitbench.netsim  # noqa: F401 - registers the network and profile presets
     from splitbench.models.presets import load_user_presets
 

@@ -1,7 +1,7 @@
 """Presets as data: one YAML file per preset, grouped by kind, served by name.
 
 A *presets folder* holds one subfolder per kind — ``models/``, ``networks/``, ``profiles/`` (device
-and cloud) — and in it one YAML file per preset, named after the preset (``networks/5g.yaml`` is
+and cloud), ``methods/`` — and in it one YAML file per preset, named after it (``networks/5g.yaml`` is
 the network ``5g``). The built-in presets are such folders inside the rooms that own the kind
 (``models/presets/``, ``netsim/presets/``); a user adds presets by listing more folders or files
 (a suite's ``presets:``, ``--presets DIR``), without touching code.

@@ -195,3 +195,35 @@ def test_run_scenario_takes_presets(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert row["network"] == "lab-wifi" and row["feasible"]
     with pytest.raises(SplitbenchError, match="unknown preset 'lab-wifi'"):
         run_scenario(**fields)
+
+
+def test_method_presets_name_a_paradigm_with_parameters(tmp_path: Path) -> None:
+    from splitbench.harness.resolve import resolve_suite
+    from splitbench.models.methods import resolve_method
+
+    write(tmp_path, "mine/methods/lora-s.yaml", """\
+        paradigm: lora-split
+        targets: [q, k, v]
+        layers: lora-s
+        head_on_device: true
+        label: LoRA^S
+        source: the PrivateLoRA paper's LoRA^S baseline (arXiv 2311.14030) [S]
+        """)
+    text = SUITE.replace("[cloud-only, device-only]", "[lora-s, {name: lora-s, rank: 8}]")
+    text = text.replace("lab-wifi", "5g").replace("my-phone", "m2")
+    suite = load_suite(write(tmp_path, "study.yaml", text))
+    scenarios, _ = resolve_suite(suite)
+    assert {sc.labels["method_label"] for sc in scenarios} == {"LoRA^S", "LoRA^S rank=8"}
+    methods = sorted((sc.method["rank"], sc.labels["method"], sc.method["layers"]) for sc in scenarios)
+    assert methods == [(8, "lora-split", "lora-s"), (16, "lora-split", "lora-s")]
+    with using(suite.presets):
+        assert resolve_method("lora-s")["head_on_device"] is True
+        from splitbench.harness.listing import list_methods
+
+        assert "lora-s" in list_methods() and "arXiv 2311.14030" in list_methods()
+    write(tmp_path, "bad/methods/spa.yaml", "paradigm: spa\nsource: x [I]\n")
+    with pytest.raises(SplitbenchError, match="bad/methods/spa.yaml.*paradigm's name"):
+        load_presets([tmp_path / "bad"], tmp_path)
+    write(tmp_path, "bad2/methods/x.yaml", "rank: 3\nsource: x [I]\n")
+    with pytest.raises(SplitbenchError, match="bad2/methods/x.yaml: paradigm: required"):
+        load_presets([tmp_path / "bad2"], tmp_path)
