@@ -16,76 +16,23 @@ from typing import Any
 from splitbench.models.privacy import PRIVACY_COLUMNS
 from splitbench.models.trace import ExecutionTrace
 
+# the columns in file order, and which are throughput or latency metrics: reports.metrics, the one
+# home of results.csv's layout and definitions (reports/ reads them from there too)
+from splitbench.reports.metrics import (  # noqa: F401 - re-exported for compare and the tests
+    DERIVED_COLUMNS,
+    ID_COLUMNS,
+    LATENCY_METRICS,
+    METRIC_COLUMNS,
+    RESULT_COLUMNS,
+    SWEEP_COLUMNS,
+    THROUGHPUT_METRICS,
+    TRACE_COLUMNS,
+)
+
 from .resolve import Resolved
 
 #: Significant digits of floats in CSV files.
 FLOAT_DIGITS = 7
-
-ID_COLUMNS = [
-    "scenario_id",
-    "model",
-    "method",
-    "method_label",
-    "network",
-    "device",
-    "cloud",
-    "prompt_tokens",
-    "new_tokens",
-    "act_dtype",
-    "seed",
-]
-METRIC_COLUMNS = [
-    "ttft_s",
-    "tpot_s",
-    "prefill_tok_s",
-    "decode_tok_s",
-    "e2e_s",
-    "handshake_s",
-    "up_bytes",
-    "down_bytes",
-    "up_wire_bytes",
-    "down_wire_bytes",
-    "up_bytes_per_token",
-    "down_bytes_per_token",
-    "messages",
-    "device_busy_s",
-    "cloud_busy_s",
-]
-TRACE_COLUMNS = ["round_trips_per_token", "comm_reduction_pct", "data_leaving_device", *PRIVACY_COLUMNS]
-DERIVED_COLUMNS = ["speedup_vs_device_only", "share_of_cloud_only_pct"]
-RESULT_COLUMNS = [
-    *ID_COLUMNS,
-    "feasible",
-    "infeasible_reason",
-    *METRIC_COLUMNS,
-    *TRACE_COLUMNS,
-    *DERIVED_COLUMNS,
-]
-SWEEP_COLUMNS = [
-    "sweep",
-    "vary",
-    "value",
-    "model",
-    "method",
-    "method_label",
-    "network",
-    "device",
-    "cloud",
-    "prompt_tokens",
-    "new_tokens",
-    "feasible",
-    "decode_tok_s",
-    "ttft_s",
-    "tpot_s",
-    "up_bytes_per_token",
-    "down_bytes_per_token",
-    "scenario_id",
-]
-
-#: Throughput metrics (higher is better) and latency metrics (lower is better), for compare.
-THROUGHPUT_METRICS = ["prefill_tok_s", "decode_tok_s"]
-LATENCY_METRICS = ["ttft_s", "tpot_s", "e2e_s"]
-
 
 def fmt(value: Any) -> str:
     """Deterministic text for one CSV cell; empty for not-applicable (None or NaN)."""
@@ -175,7 +122,8 @@ def sweep_row(sc: Resolved, outcome: dict[str, Any]) -> dict[str, Any]:
         "feasible": bool(outcome["feasible"]),
         **{
             k: _finite(metrics.get(k))
-            for k in ("decode_tok_s", "ttft_s", "tpot_s", "up_bytes_per_token", "down_bytes_per_token")
+            for k in SWEEP_COLUMNS
+            if k in METRIC_COLUMNS
         },
         "scenario_id": sc.scenario_id,
     }

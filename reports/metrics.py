@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from splitbench.models.privacy import PRIVACY_COLUMNS
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -105,10 +107,35 @@ METRICS: dict[str, Metric] = {m.column: m for m in _METRIC_LIST}
 ALL_DEFINITIONS: dict[str, Metric] = {m.column: m for m in _METRIC_LIST + _EXTRA_DEFINITIONS}
 TABLE_METRICS: list[str] = [m.column for m in _METRIC_LIST]
 #: Columns whose values are words, not numbers (shown as they are).
-TEXT_METRICS: tuple[str, ...] = (
-    "data_leaving_device", "prompt_recoverable_by_cloud", "output_recoverable_by_cloud",
-    "private_weights_leave_device",
-)
+TEXT_METRICS: tuple[str, ...] = ("data_leaving_device", *PRIVACY_COLUMNS)
+
+# ----- results.csv and sweeps.csv: every column, in file order (harness/results.py writes them)
+#: What identifies a scenario: its presets, request shape, wire dtype and seed.
+ID_COLUMNS = [
+    "scenario_id", "model", "method", "method_label", "network", "device", "cloud", "prompt_tokens",
+    "new_tokens", "act_dtype", "seed",
+]
+#: The simulation's figures (netsim's Timeline.metrics).
+METRIC_COLUMNS = [
+    "ttft_s", "tpot_s", "prefill_tok_s", "decode_tok_s", "e2e_s", "handshake_s", "up_bytes", "down_bytes",
+    "up_wire_bytes", "down_wire_bytes", "up_bytes_per_token", "down_bytes_per_token", "messages",
+    "device_busy_s", "cloud_busy_s",
+]
+#: From the traces alone (the method, not the network).
+TRACE_COLUMNS = ["round_trips_per_token", "comm_reduction_pct", *TEXT_METRICS]
+#: Across rows of one comparison group.
+DERIVED_COLUMNS = ["speedup_vs_device_only", "share_of_cloud_only_pct"]
+RESULT_COLUMNS = [
+    *ID_COLUMNS, "feasible", "infeasible_reason", *METRIC_COLUMNS, *TRACE_COLUMNS, *DERIVED_COLUMNS,
+]
+SWEEP_COLUMNS = [
+    "sweep", "vary", "value", "model", "method", "method_label", "network", "device", "cloud",
+    "prompt_tokens", "new_tokens", "feasible", "decode_tok_s", "ttft_s", "tpot_s", "up_bytes_per_token",
+    "down_bytes_per_token", "scenario_id",
+]
+#: Throughput metrics (higher is better) and latency metrics (lower is better), for compare.
+THROUGHPUT_METRICS = ["prefill_tok_s", "decode_tok_s"]
+LATENCY_METRICS = ["ttft_s", "tpot_s", "e2e_s"]
 
 # ----- paradigms: name, order and colour (the same in every plot), from each paradigm's declaration
 #: The paradigms every split one is compared with (speed-up and share columns; drawn as references).

@@ -16,6 +16,7 @@ from splitbench.harness.results import (
 )
 from splitbench.models.methods import method_label, resolve_method
 from splitbench.models.trace import Compute, ExecutionTrace, PhaseTrace, Transfer
+from splitbench.reports.metrics import TABLE_METRICS
 
 CONTRACT_COLUMNS = (
     "scenario_id, model, method, network, device, cloud, prompt_tokens, new_tokens, ttft_s, tpot_s, "
@@ -29,6 +30,7 @@ CONTRACT_COLUMNS = (
 
 def test_every_contract_column_is_present() -> None:
     assert set(CONTRACT_COLUMNS) <= set(RESULT_COLUMNS)
+    assert set(TABLE_METRICS) <= set(RESULT_COLUMNS)  # the report defines only columns the harness writes
     assert len(RESULT_COLUMNS) == len(set(RESULT_COLUMNS))
 
 
