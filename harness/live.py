@@ -167,7 +167,7 @@ def run_scenarios(
 
     def finish(sc: Resolved, out: dict[str, Any]) -> None:
         _, _, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)
-        ref_method = comparable_lora_split(sc.method, sc.model)
+        ref_method = comparable_lora_split(sc.method)
         ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype)[2] if ref_method else None
         row = scenario_row(sc, {"feasible": True, "metrics": live_metrics(out, sc.prompt_tokens,
                                                                           sc.new_tokens)},

@@ -43,6 +43,7 @@ from splitbench.models.build import make_split
 from splitbench.models.codec import HEADER_BYTES_PER_DIM, HEADER_FIXED_BYTES
 from splitbench.models.paradigms.adapters import SplitLinear
 from splitbench.models.paradigms.base import SplitModel
+from splitbench.models.paradigms.params import PROJECTIONS
 from splitbench.models.tracing import Channel
 
 TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
@@ -176,7 +177,7 @@ class _ExchangeOnly(nn.Module):
     o; MLP gate, up, down) with inputs of the right shape, so this side takes part in each exchange
     exactly as the full layer would, and returns the hidden state's shape."""
 
-    ORDER = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    ORDER = PROJECTIONS
 
     def __init__(self, layer: nn.Module):
         super().__init__()
@@ -295,15 +296,8 @@ def reference_tokens(
     which: tuple[str, ...] = ("split", "reference"),
 ) -> dict[str, list[int]]:
     """Greedy tokens of the unsplit reference model and/or of the whole split in one process."""
-    from splitbench.models.verify import _HFRef
-
     split = make_split(model, method, mode="numeric", act_dtype=act_dtype, seed=seed)
-    if split.name == "spa":
-        from splitbench.models.paradigms.spa import SPAReference
-
-        ref: Any = SPAReference(split)
-    else:
-        ref = _HFRef(split.reference_model())
+    ref = split.reference()
     out: dict[str, list[int]] = {}
     for name, runner in (("split", split), ("reference", ref)):
         if name not in which:
