@@ -50,7 +50,9 @@ class SplitModel:
       and ``check_model`` for checks against the model;
     - ``label_params``: the parameters its method label shows (``privatelora r=128``);
     - ``data_leaving_device``: what leaves the user's device (``nothing``, ``activations``,
-      ``tokens``), ``data_leaving`` where it depends on the parameters;
+      ``tokens``), ``data_leaving`` where it depends on the parameters; ``privacy_forms``: the
+      forms the prompt and output take on the cloud and where the private weights live
+      (models/privacy.py turns them into the privacy columns);
     - its decode variants (``decode_variants``) and how often each is taken (``variant_weights``);
     - ``comparable_lora_split``: the lora-split whose payload is its comm_reduction_pct reference;
     - ``whole_model_side``: the side that runs the whole model unsplit, if any;
