@@ -65,7 +65,7 @@ def write(root: Path, rel: str, text: str) -> Path:
 def test_builtin_files_load_with_a_source_for_every_preset() -> None:
     for kind, table in TABLES.items():
         files = table.builtin_files()
-        assert files, kind
+        assert files or kind == "methods", kind  # every paradigm is a method already: no method files
         for name, pf in files.items():
             assert pf.label.endswith(f"presets/{kind}/{name}.yaml")
             obj = table[name]
