@@ -211,6 +211,8 @@ def add_verify(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--model", default="tiny", help="model preset (small ones: tiny) [tiny]")
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and inputs [0]")
+    p.add_argument("--live", action="store_true",
+                   help="also run each paradigm as two programs over loopback TCP (tokens must match)")
     return p
 
 
@@ -222,12 +224,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         rows = verify(model=args.model, seed=args.seed)
+        if args.live:
+            from .live import verify_live
+
+            rows += verify_live(model=args.model, seed=args.seed)
     width = max([len("method"), *(len(str(r.method)) for r in rows)])
     print(f"{'method'.ljust(width)}  {'max |Δlogit|':>12}  {'tokens':>6}  pass")
     for r in rows:
         match = "same" if getattr(r, "tokens_match", True) else "differ"
+        dlogit = f"{r.max_abs_dlogit:12.3g}" if r.max_abs_dlogit == r.max_abs_dlogit else f"{'-':>12}"
         print(
-            f"{str(r.method).ljust(width)}  {r.max_abs_dlogit:12.3g}  {match:>6}  "
+            f"{str(r.method).ljust(width)}  {dlogit}  {match:>6}  "
             f"{'yes' if r.passed else 'NO'}"
         )
     return 0 if all(r.passed for r in rows) else 1

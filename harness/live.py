@@ -299,6 +299,42 @@ def live_cases(target: float) -> list[Any]:
     return out
 
 
+def verify_live(model: str = "tiny", seed: int = 0, prompt_tokens: int = 7, new_tokens: int = 6) -> list[Any]:
+    """``verify --live``: every verified paradigm as two programs on loopback (a ``serve`` process
+    and the device halves here); passes when the greedy tokens equal the unsplit reference's. The
+    logits stay on their side, so no |Δlogit| is reported."""
+    import socket as _socket
+
+    from splitbench.models import resolve_model
+    from splitbench.models.verify import VERIFY_METHODS, VerifyRow, _label
+
+    from .single import resolve_one
+
+    layers = resolve_model(model).n_layers
+    methods = [{**m, "device_layers": min(m["device_layers"], layers)} if m["name"] == "layer-split" else m
+               for m in VERIFY_METHODS]
+    scs = [resolve_one({"model": model, "method": m, "network": "5g", "device": "snapdragon-8gen3",
+                        "cloud": "a100-80g", "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
+                        "act_dtype": "fp32", "seed": seed}) for m in methods]
+    with _socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = subprocess.Popen([sys.executable, "-m", "splitbench.models.live", "--listen", f"127.0.0.1:{port}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        if not srv.stdout.readline().startswith("listening"):
+            raise SplitbenchError("verify --live: the loopback server did not start")
+        rows = {r["scenario_id"]: r for r in run_scenarios(scs, cloud=f"127.0.0.1:{port}", simulate=False)}
+    finally:
+        srv.kill()
+        srv.wait()
+    out = []
+    for m, sc in zip(methods, scs, strict=True):
+        ok = bool(rows[sc.scenario_id].get("tokens_match_reference"))
+        out.append(VerifyRow(f"{_label(m)} live", float("nan"), ok, ok))
+    return out
+
+
 def serve(listen: str, cc: str = "cubic", sessions: int | None = None) -> None:
     """``splitbench serve``: cloud halves for ``live --cloud``, in this process."""
     import torch
