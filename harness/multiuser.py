@@ -11,7 +11,8 @@ of netsim.simulate and becomes one row of ``multiuser.csv`` (one row per scenari
 - ``think_time_s`` — closed loop: mean of the exponential think time between a user's requests;
 - ``requests_per_user`` — requests each user makes (default 1);
 - ``max_batch`` — requests the cloud serves at once (continuous batching; default 32);
-- ``policy`` — ``interleave`` (layer-level, default) or ``step`` (the batch's step held together).
+- ``policy`` — ``interleave`` (layer-level, default), ``step`` (the batch's step held together) or
+  ``exclusive`` (no batching: one step per launch, first ready first served).
 
 Multi-user scenarios run in-process one after another (each takes a second or a few), after the
 single-user ones, reusing the run's trace cache; a finished one is kept in

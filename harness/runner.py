@@ -1,7 +1,8 @@
 """Run a suite: resolve, resume, build traces once, simulate, persist, assemble, report.
 
 Layout of a results directory (the contract reports/ reads):
-``results.csv``, ``scenarios.yaml``, ``timelines/<id>.json``, ``sweeps.csv`` (suites with sweeps),
+``results.csv``, ``scenarios.yaml``, ``timelines/<id>.json`` and ``timelines/<id>.trace.json`` (the
+same decode steps as Chrome trace JSON, for Perfetto), ``sweeps.csv`` (suites with sweeps),
 ``meta.json`` (the only non-deterministic file), ``report.md`` and friends (reports/), plus the
 harness's own ``scenarios/<id>.json`` and ``sweeps/<id>.json`` (one finished scenario each — the
 unit of resumability) and ``traces/<key>.json`` (the trace cache).
@@ -264,6 +265,10 @@ def _run_pending(
                     row = scenario_row(sc, outcome, trace_columns(traces.parsed[k], ref))
                     if outcome.get("timeline"):
                         atomic_write_json(out / "timelines" / f"{sc.scenario_id}.json", outcome["timeline"])
+                    if outcome.get("chrome_trace"):
+                        atomic_write_json(
+                            out / "timelines" / f"{sc.scenario_id}.trace.json", outcome["chrome_trace"]
+                        )
                     rows[sc.scenario_id] = row
                 else:
                     row = sweep_row(sc, outcome)

@@ -63,7 +63,7 @@ MULTIUSER_FIELDS: dict[str, dict[str, Any]] = {
     "think_time_s": {"type": "number", "minimum": 0},
     "requests_per_user": {"type": "integer", "minimum": 1},
     "max_batch": {"type": "integer", "minimum": 1},
-    "policy": {"enum": ["interleave", "step"]},
+    "policy": {"enum": ["interleave", "step", "exclusive"]},
 }
 SCENARIO_FIELDS.update(MULTIUSER_FIELDS)
 

@@ -95,6 +95,13 @@ def timeline_record(scenario_id: str, timeline: Any, new_tokens: int) -> dict[st
     return record
 
 
+def chrome_trace_record(scenario_id: str, timeline: Any, new_tokens: int) -> dict[str, Any]:
+    """Chrome trace JSON (Perfetto, chrome://tracing) of the representative decode step of
+    timeline_record and the two after it (as many as there are), in the run's absolute time."""
+    first = (new_tokens - 1) // 2 + 1 if new_tokens >= 2 else 0  # phase index: decode step k is phase k
+    return timeline.chrome_trace(range(first, min(first + 3, new_tokens)), name=scenario_id)
+
+
 def simulate_task(job: SimJob) -> dict[str, Any]:
     """Feasibility check, then the discrete-event simulation of one scenario."""
     from splitbench.netsim import feasible, simulate
@@ -111,4 +118,5 @@ def simulate_task(job: SimJob) -> dict[str, Any]:
     }
     if job.want_timeline:
         out["timeline"] = timeline_record(job.scenario_id, timeline, job.new_tokens)
+        out["chrome_trace"] = chrome_trace_record(job.scenario_id, timeline, job.new_tokens)
     return out

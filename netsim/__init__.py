@@ -1,13 +1,15 @@
 """netsim: turns an ExecutionTrace into time — links, transport, compute profiles, simpy replay."""
 
-from .batching import apportion, batched_step_time
+from .batching import apportion
 from .capacity import SYNTHETIC, ConstantCapacity, TraceCapacity, load_trace, markov_trace, onoff_trace
+from .cost import MeasuredCost, RooflineCost, cost_model, measured_scale
+from .engine import POLICIES, Engine
 from .host import host_profile
 from .link import NETWORK_PRESETS, LinkSpec, resolve_network
 from .multiuser import Arrival, MultiUserResult, UserClass, simulate_multiuser
 from .netcheck import netcheck
 from .profiles import PROFILE_PRESETS, Profile, profile_names, resolve_profile
-from .replay import ComputeNode, Session, feasible, measured_scale, simulate
+from .replay import feasible, simulate
 from .tables import network_table, profile_table
 from .timeline import Timeline
 
@@ -27,14 +29,16 @@ __all__ = [
     "host_profile",
     "profile_names",
     "resolve_profile",
-    "ComputeNode",
-    "Session",
+    "Engine",
+    "POLICIES",
+    "RooflineCost",
+    "MeasuredCost",
+    "cost_model",
     "feasible",
     "measured_scale",
     "simulate",
     "Timeline",
     "apportion",
-    "batched_step_time",
     "Arrival",
     "MultiUserResult",
     "UserClass",

@@ -84,3 +84,52 @@ class Timeline:
             "device_busy_s": self.busy.get("device", 0.0),
             "cloud_busy_s": self.busy.get("cloud", 0.0),
         }
+
+    def chrome_trace(self, phases: range | None = None, name: str = "splitbench") -> dict[str, Any]:
+        """Phases ``phases`` (0 = prefill, k = decode step k; default all) as Chrome trace JSON.
+
+        The Trace Event Format of chrome://tracing and Perfetto: one process ``name``, one track
+        per lane. Compute steps are complete ("X") slices on the device and cloud tracks; a
+        transfer's time on the wire is "X" slices on its direction's track (the bottleneck is FIFO,
+        so they never overlap) and its whole span, from hand-over to arrival, an async slice
+        ("b"/"e", one id per message) beside it, since messages in flight overlap; each token's
+        arrival on the device is an instant ("i") on the tokens track and each phase, from its start
+        to its token, an async slice on the phases track (a phase may start before the previous
+        token has arrived). Times are microseconds from the first request byte."""
+        rng = range(len(self.phases)) if phases is None else phases
+        tids = {"phases": 1, "device": 2, "cloud": 3, "up": 4, "down": 5, "tokens": 6}
+        ev: list[dict[str, Any]] = [{"name": "process_name", "ph": "M", "pid": 1, "args": {"name": name}}]
+        for lane, tid in tids.items():
+            ev.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": lane}})
+            ev.append({"name": "thread_sort_index", "ph": "M", "pid": 1, "tid": tid,
+                       "args": {"sort_index": tid}})
+
+        def us(t: float) -> float:
+            return round(t * 1e6, 3)
+
+        def dur(a: float, b: float) -> float:  # so that ts + dur is us(b): abutting slices stay apart
+            return round(us(b) - us(a), 3)
+
+        msg = 0
+        for k in rng:
+            phase = "prefill" if k == 0 else f"decode {k}"
+            start, token = self.phase_starts[k], self.token_times[k]
+            span = {"name": phase, "cat": "phase", "pid": 1, "tid": tids["phases"], "id": f"phase {k}"}
+            ev.append({**span, "ph": "b", "ts": us(start), "args": {"token": k + 1}})
+            ev.append({**span, "ph": "e", "ts": us(token)})
+            ev.append({"name": f"token {k + 1}", "cat": "token", "ph": "i", "s": "t", "pid": 1,
+                       "tid": tids["tokens"], "ts": us(token)})
+            for lane, label, s, e, wire in self.phases[k]:
+                args = {"phase": phase}
+                if lane in ("device", "cloud"):
+                    ev.append({"name": label, "cat": lane, "ph": "X", "pid": 1, "tid": tids[lane],
+                               "ts": us(s), "dur": dur(s, e), "args": args})
+                    continue
+                msg += 1
+                span = {"name": label, "cat": lane, "pid": 1, "tid": tids[lane], "id": msg}
+                ev.append({**span, "ph": "b", "ts": us(s), "args": args})
+                ev.append({**span, "ph": "e", "ts": us(e)})
+                for a, b in wire:
+                    ev.append({"name": label, "cat": f"{lane} wire", "ph": "X", "pid": 1, "tid": tids[lane],
+                               "ts": us(a), "dur": dur(a, b), "args": args})
+        return {"traceEvents": ev, "displayTimeUnit": "ms"}

@@ -163,11 +163,14 @@ def resolved_part(scenario: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def read_timelines(folder: Path) -> dict[str, dict[str, Any]]:
-    """scenario_id -> timeline JSON for every timelines/*.json present."""
+    """scenario_id -> timeline JSON for every timelines/*.json present (not the *.trace.json
+    Chrome traces beside them)."""
     out: dict[str, dict[str, Any]] = {}
     if not folder.is_dir():
         return out
     for f in sorted(folder.glob("*.json")):
+        if f.name.endswith(".trace.json"):
+            continue
         try:
             data = json.loads(f.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:

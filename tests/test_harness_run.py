@@ -21,6 +21,7 @@ import yaml
 
 from splitbench.harness.runner import run_suite
 from splitbench.harness.suite import load_suite
+from tests.chrome_trace import check_chrome_trace
 
 SUITE = """
 name: tiny-study
@@ -121,6 +122,10 @@ def test_timelines(run_dir: Path) -> None:
         assert all({"lane", "label", "start", "end"} <= set(e) for e in t["decode_step"])
         assert all(e["lane"] in ("device", "cloud", "up", "down") for e in t["decode_step"])
         assert min(e["start"] for e in t["decode_step"]) >= 0
+        chrome = json.loads((run_dir / "timelines" / f"{r['scenario_id']}.trace.json").read_text())
+        by = check_chrome_trace(chrome)
+        first = (int(r["new_tokens"]) - 1) // 2 + 1  # the decode step of timeline_record, and after it
+        assert by["i"][0]["name"] == f"token {first + 1}"
 
 
 def test_sweeps_csv(run_dir: Path) -> None:

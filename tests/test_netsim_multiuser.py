@@ -9,9 +9,9 @@ import pytest
 from splitbench import SplitbenchError
 from splitbench.models import build_trace
 from splitbench.netsim import resolve_network, resolve_profile, simulate
-from splitbench.netsim.batching import apportion, batched_step_time
+from splitbench.netsim.batching import apportion
+from splitbench.netsim.cost import measured_scale
 from splitbench.netsim.multiuser import UserClass, assign_classes, simulate_multiuser
-from splitbench.netsim.replay import measured_scale
 
 MODEL = "llama3.2-1b"
 PROMPT = 16
@@ -32,31 +32,19 @@ MIX = [_cls("4g", 0.4), _cls("5g", 0.4), _cls("wifi6", 0.2)]
 
 
 @pytest.mark.parametrize("method", ["privatelora", "spa", "cloud-only"])
-@pytest.mark.parametrize("policy", ["step", "interleave"])
+@pytest.mark.parametrize("policy", ["step", "interleave", "exclusive"])
 def test_one_user_equals_single_user_simulate(traces, method: str, policy: str) -> None:
     tr = traces[method]
     link = resolve_network("5g")  # jitter and loss: the user's seed must match too
     tl = simulate(tr, link, DEV, CLOUD, 24, seed=7)
     res = simulate_multiuser(tr, UserClass("5g", link, DEV), CLOUD, 1, 24, policy=policy, seed=7)
     req = res.requests[0]
-    np.testing.assert_allclose(req.token_times, tl.token_times, rtol=1e-9, atol=0)
+    assert req.token_times == tl.token_times  # bit for bit
     m, single = res.metrics(), tl.metrics()
-    assert m["ttft_p50_s"] == pytest.approx(single["ttft_s"], rel=1e-9)
-    assert m["tpot_p50_s"] == pytest.approx(single["tpot_s"], rel=1e-9)
-    assert res.cloud_busy_s == pytest.approx(single["cloud_busy_s"], rel=1e-9)
+    assert m["ttft_p50_s"] == single["ttft_s"]
+    assert m["tpot_p50_s"] == pytest.approx(single["tpot_s"], rel=1e-12)
+    assert res.cloud_busy_s == single["cloud_busy_s"] and res.device_busy_s[0] == single["device_busy_s"]
     assert m["queue_delay_mean_s"] == 0.0 and m["mean_batch"] == 1.0
-
-
-def test_batched_step_time_reads_weights_once() -> None:
-    w, f, m = 4e8, 8e8, 1e6
-    one = batched_step_time(CLOUD, f, w, m, 12)
-    assert one == pytest.approx(CLOUD.step_time(f, w + m, 12))
-    eight = batched_step_time(CLOUD, 8 * f, w, 8 * m, 12)
-    bw = CLOUD.mem_bw_gbps * 1e9 * CLOUD.mem_eff
-    peak = CLOUD.peak_flops("fp16") * CLOUD.compute_eff
-    hand = max(8 * f / peak, (w + 8 * m) / bw) + 12 * CLOUD.kernel_overhead_us * 1e-6
-    assert eight == pytest.approx(hand)
-    assert one < eight < 2 * one  # bandwidth bound: eight users cost far less than eight steps
 
 
 def _roofline(step, users: int, ctx: float, scale: float) -> float:

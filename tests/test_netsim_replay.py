@@ -13,13 +13,13 @@ from splitbench.models.trace import Compute, ExecutionTrace, PhaseTrace, Transfe
 from splitbench.netsim import (
     NETWORK_PRESETS,
     PROFILE_PRESETS,
-    ComputeNode,
+    Engine,
     LinkSpec,
-    Session,
     feasible,
     simulate,
 )
-from splitbench.netsim.replay import measured_scale
+from splitbench.netsim.cost import measured_scale
+from splitbench.netsim.engine import Request
 from tests.netsim_helpers import privatelora_like
 
 DEV, CLOUD = PROFILE_PRESETS["iphone15-pro"], PROFILE_PRESETS["h100-sxm"]  # no measured figures for llama2
@@ -211,24 +211,27 @@ def test_feasibility() -> None:
     assert not feasible(kv_heavy, DEV, CLOUD, 4096)[0]
 
 
-def test_cloud_node_is_shared_between_users() -> None:
+def test_exclusive_cloud_is_shared_between_users_on_a_simpy_clock() -> None:
     tr = privatelora_like(n_layers=4)
     link = NETWORK_PRESETS["paper-5g"]
     single = simulate(tr, link, DEV, CLOUD, new_tokens=5)
-    env = simpy.Environment()
-    cloud = ComputeNode(env, CLOUD, "cloud")
-    users = [Session(env, tr, link, ComputeNode(env, DEV, "device"), cloud, 5, seed=i) for i in range(3)]
+    eng = Engine(tr, CLOUD, 5, max_batch=3, policy="exclusive")
+    users = [eng.add_user(link, DEV, seed=i, record=True) for i in range(3)]
     for u in users:
-        env.process(u.run())
+        eng.push_arrival(0.0, u, Request(u.idx, 0.0))
+    env = simpy.Environment()
+    env.process(eng.process(env))
     env.run()
-    ends = sorted(u.timeline.token_times[-1] for u in users)
+    ends = sorted(u.requests[0].token_times[-1] for u in users)
+    assert env.now == ends[-1]  # the simpy clock followed the replay to its end
     assert ends[0] == pytest.approx(single.token_times[-1], rel=0.2)
     assert ends[-1] > single.token_times[-1]  # someone queued behind the others on the one cloud node
     # the node runs one step at a time: no two users' cloud steps overlap
-    cloud_steps = sorted((r[2], r[3]) for u in users for p in u.timeline.phases for r in p if r[0] == "cloud")
+    cloud_steps = sorted((r[2], r[3]) for u in users for p in u.phases for r in p if r[0] == "cloud")
+    assert len(cloud_steps) == 3 * sum(1 for p in single.phases for r in p if r[0] == "cloud")
     assert all(b[0] >= a[1] - 1e-12 for a, b in zip(cloud_steps, cloud_steps[1:], strict=False))
-    for u in users:
-        assert u.timeline.metrics()["cloud_busy_s"] == pytest.approx(single.metrics()["cloud_busy_s"])
+    assert eng.policy.busy_s == pytest.approx(3 * single.metrics()["cloud_busy_s"])
+    assert eng.policy.launches == eng.policy.launched_steps == len(cloud_steps)
 
 
 # ----- streamed tokens: the cloud does not wait for a token to reach the device -----------------
@@ -340,3 +343,4 @@ def test_spa_next_step_does_not_wait_for_the_token(gate: str) -> None:
         assert tl.token_times[k] == tok[3]
         # the next step starts when the LM head is done, before the token reaches the device
         assert tl.phase_starts[k + 1] == tok[2] < tok[3]
+

@@ -1,0 +1,593 @@
+"""The replay engine: users walking their traces, one cloud shared under a scheduling policy.
+
+One engine replays any number of users; netsim.simulate is the case of one user on an exclusive
+cloud (replay.py), netsim.simulate_multiuser the case of N users on a batching one (multiuser.py).
+
+Plans. A phase of the trace (the prefill, each decode variant) becomes one Plan: its steps' lanes,
+dependencies and message sizes, and per instance (the decode step's context) each compute step's
+duration, priced by the cost model of its side and phase kind (cost.py). A cloud step also keeps
+its launch terms and per-instance user terms, so a batched launch is priced by the same function.
+
+Walkers. Each user has a Walker: its own device (steps one at a time), its own link (two TCP
+senders from tcp.py, whose state persists across the user's requests) and its own random streams.
+It walks a phase's steps in the order they become ready (all deps done; ties by step index): a
+device step starts when the device is free, a transfer is timed by the sender at its ready time,
+and a cloud step is submitted to the policy. A phase is over when its steps are; its token is
+known on the device when its streamed token transfer (``Transfer.streamed``: cloud-only, SPA)
+arrives, or at the end of the phase when it has none, and the next phase may start as soon as the
+phase's non-streamed work is done — so a cloud that picks the token itself computes the next one
+while the previous one travels down, and the down path stays FIFO. With ``record`` on, a walker
+keeps every step's (lane, label, start, end, wire) for the timeline.
+
+Policies (the hook). The cloud is a Policy object; the walker calls ``submit(user, step, ready,
+ordinal)`` for each cloud step (``ordinal``: its rank among the phase's cloud steps) and gets back
+the step's end time if the policy ran it at once, or None, in which case the policy later calls
+``user.resume(step, start, end)``. The engine's event loop asks ``next_launch()`` (the earliest time
+the cloud will start something; inf if nothing is waiting) and calls ``launch(start)`` when no
+request event comes first. Policy._launch prices and accounts a launch (busy time, launches,
+batched steps) and resumes its users. The policies:
+
+- Exclusive: no batching, one step per launch, first ready first served. With a single user every
+  cloud step runs at once, synchronously (start = max(ready, cloud free)): the single-user replay.
+- StepBatching (``step``): iteration-level batching, the batch held together. An iteration starts
+  when every admitted request has its next forward step ready, and runs that step for all of them:
+  the j-th cloud step of each member is launched when all members have it ready (while one member
+  waits on its link, the cloud stalls and every member moves at the pace of the slowest link).
+- Interleave (``interleave``): layer-level. Whenever the cloud is free it launches, as one batch,
+  every ready step that shares weights with the oldest ready step (FIFO, so nothing starves).
+
+A launch batches steps with the same weights (same phase kind, label and launch terms); its price
+is the cost model's over the summed user terms (cost.py), so a launch of one step costs exactly
+the single-user step time.
+
+Requests. The engine admits requests FIFO by arrival into ``max_batch`` slots (continuous batching;
+the slot is freed when the request's last token is known on the device) and runs the request
+events (arrivals, releases) on one heap with the policy's launches.
+
+Why simpy is kept to the clock. A decision here is a whole batched launch or a request event, and
+between two of them every walker runs on private state (its device, its link) with no scheduler at
+all; a simpy process per user and a Resource request per step would multiply the events by the
+steps (~66 per PrivateLoRA token) and cost several times more. So the engine is the same
+discrete-event scheme on a plain heap, and Engine.process(env) runs it as a simpy process that
+advances ``env``'s clock to each decision time, for a caller who embeds the replay in a larger simpy
+model; simulate and simulate_multiuser drive the loop directly (a timeout per decision would only
+add cost).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from splitbench import SplitbenchError
+from splitbench.models.trace import ExecutionTrace, PhaseTrace
+
+from .cost import LaunchTerms, RooflineCost, cost_model, sum_terms, user_terms
+from .link import LinkSpec
+from .profiles import Profile
+from .tcp import make_path
+
+DEVICE, CLOUD, UP, DOWN = 0, 1, 2, 3
+LANES = ("device", "cloud", "up", "down")
+_LANE = {name: i for i, name in enumerate(LANES)}
+_ARRIVE, _RELEASE = 0, 1
+_NO_WIRE: list[list[float]] = []  # a compute step's (shared, never mutated) wire intervals
+
+
+# ---------------------------------------------------------------------- decode variants
+def draw_variants(trace: ExecutionTrace, rng: random.Random, n: int) -> list[str]:
+    """The decode variant of each of ``n`` steps, drawn per token from ``rng`` (trace.pick_variant)."""
+    names = list(trace.decode)
+    if len(names) == 1:
+        return names * n
+    return [trace.pick_variant(rng.random()) for _ in range(n)]
+
+
+# ---------------------------------------------------------------------- plans
+class Plan:
+    """A phase's static structure and every instance's compute durations (module docstring)."""
+
+    __slots__ = (
+        "phase", "kind", "n", "lanes", "labels", "nbytes", "ndeps", "dependents", "roots", "streamed",
+        "columns", "keys", "launch", "uterms",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        phase: PhaseTrace,
+        kind: str,
+        contexts: np.ndarray,
+        costs: dict[str, RooflineCost],
+        key_of: dict[tuple, int] | None = None,
+    ) -> None:
+        """``costs``: side -> cost model of this phase kind; ``key_of`` (batching): the engine's
+        weight-key table, to which the cloud steps' keys are added (None: no batching data)."""
+        steps = phase.steps
+        self.phase, self.kind, self.n = phase, kind, len(steps)
+        pos = {s.id: i for i, s in enumerate(steps)}
+        self.dependents: list[list[int]] = [[] for _ in steps]
+        for i, s in enumerate(steps):
+            for d in s.deps:
+                self.dependents[pos[d]].append(i)
+        self.ndeps = [len(s.deps) for s in steps]
+        self.roots = [i for i in range(self.n) if not self.ndeps[i]]
+        self.labels = [s.label for s in steps]
+        self.streamed = [s.kind == "transfer" and bool(getattr(s, "streamed", False)) for s in steps]
+        for i, s in enumerate(steps):
+            if self.streamed[i] and self.dependents[i]:
+                raise SplitbenchError(
+                    f"trace: streamed transfer {s.label!r} has dependent steps (nothing may wait for it)"
+                )
+        self.lanes, self.nbytes = [], []
+        self.keys: list[int] = [-1] * self.n
+        self.launch: list[LaunchTerms | None] = [None] * self.n
+        self.uterms: list[list[tuple] | None] = [None] * self.n
+        dur = np.zeros((self.n, len(contexts)))
+        first: set[str] = set()
+        for i, s in enumerate(steps):
+            if s.kind != "compute":
+                self.lanes.append(_LANE[s.direction])
+                self.nbytes.append(int(s.payload_bytes))
+                continue
+            self.lanes.append(_LANE[s.side])
+            self.nbytes.append(0)
+            launch = LaunchTerms.of(s, forward=s.side not in first)  # the side's per-forward cost
+            first.add(s.side)
+            terms = user_terms(s, contexts)
+            dur[i] = costs[s.side].price(launch, *terms)
+            if s.side == "cloud" and key_of is not None:
+                key = (kind, s.label, launch)
+                self.keys[i] = key_of.setdefault(key, len(key_of))
+                self.launch[i] = launch
+                cols = [np.broadcast_to(np.asarray(x, dtype=float), contexts.shape).tolist() for x in terms]
+                self.uterms[i] = list(zip(*cols, strict=True))
+        # per-instance Python lists: indexing numpy scalars in the walk costs more than the step
+        self.columns: list[list[float]] = dur.T.tolist()
+
+
+def build_plans(
+    trace: ExecutionTrace,
+    device: Profile,
+    cloud: Profile,
+    new_tokens: int,
+    key_of: dict[tuple, int] | None = None,
+) -> tuple[Plan, dict[str, Plan]]:
+    """The prefill plan and one plan per decode variant over every decode step's context.
+
+    Decode step k (k = 1..new_tokens-1) processes generated token k; its KV cache holds
+    prompt + k - 1 tokens before it (instance k - 1 of each variant's plan).
+    """
+
+    def costs(kind: str) -> dict[str, RooflineCost]:
+        return {side: cost_model(trace, p, side, kind) for side, p in (("device", device), ("cloud", cloud))}
+
+    pre = Plan(trace.prefill, "prefill", np.array([0.0]), costs("prefill"), key_of)
+    dec: dict[str, Plan] = {}
+    if new_tokens > 1:
+        ctx = trace.prompt_tokens + np.arange(new_tokens - 1, dtype=float)
+        c = costs("decode")
+        for name in sorted(trace.decode):
+            dec[name] = Plan(trace.decode[name], "decode", ctx, c, key_of)
+    return pre, dec
+
+
+# ---------------------------------------------------------------------- requests
+class Request:
+    """One request's life: arrival, slot, and the time each output token became known."""
+
+    __slots__ = ("user", "arrival", "admit", "token_times", "variants")
+
+    def __init__(self, user: int, arrival: float) -> None:
+        self.user, self.arrival, self.admit = user, arrival, math.nan
+        self.token_times: list[float] = []
+        self.variants: list[str] = []
+
+    @property
+    def ttft(self) -> float:
+        return self.token_times[0] - self.arrival
+
+    @property
+    def tpot(self) -> float | None:
+        n = len(self.token_times) - 1
+        return (self.token_times[-1] - self.token_times[0]) / n if n > 0 else None
+
+    @property
+    def queue_delay(self) -> float:
+        return self.admit - self.arrival
+
+
+# ---------------------------------------------------------------------- walkers
+class Walker:
+    """One user: replays its own steps, hands cloud steps to the policy (module docstring)."""
+
+    def __init__(
+        self, idx: int, link: LinkSpec, seed: int, plans: tuple[Plan, dict[str, Plan]], eng: Engine,
+        record: bool = False, name: str = "",
+    ) -> None:  # fmt: skip
+        self.idx, self.name, self.eng = idx, name, eng
+        self.pre, self.dec = plans
+        self.paths = [None, None, make_path(link, "up", seed), make_path(link, "down", seed)]
+        self.handshake_s = self.paths[UP].handshake_s()
+        self.rng = random.Random(seed)
+        self.dev_free = 0.0
+        self.dev_busy = 0.0
+        self.decode_bytes = [0, 0, 0, 0]  # decode payload per lane (up, down)
+        self.busy = False  # a request of this user is queued or running
+        self.backlog: list[Request] = []
+        self.requests: list[Request] = []
+        self.req: Request | None = None
+        self.record = record
+        self.phases: list[list[tuple]] = []  # record: one list of step records per phase
+        self.phase_starts: list[float] = []
+
+    def start(self, req: Request, t: float) -> None:
+        self.req = req
+        req.variants = draw_variants(self.eng.trace, self.rng, self.eng.new_tokens - 1)
+        self.phase_no = 0
+        self._begin(self.pre, 0, t)
+        self._walk()
+
+    def _begin(self, plan: Plan, col: int, t0: float) -> None:
+        self.plan, self.col, self.durs = plan, col, plan.columns[col]
+        self.pending = list(plan.ndeps)
+        self.ready = [t0] * plan.n
+        self.heap = [(t0, i) for i in plan.roots]
+        heapq.heapify(self.heap)
+        self.end_all = t0  # end of the phase's non-streamed work: when the next phase may start
+        self.token = -1.0  # end of its streamed token transfer (none yet)
+        self.ordinal = 0
+        if self.record:
+            self.recs: list[tuple] = []
+            self.phases.append(self.recs)
+            self.phase_starts.append(t0)
+
+    def resume(self, i: int, start: float, end: float) -> None:
+        """The policy ran this user's cloud step ``i`` from ``start`` to ``end``."""
+        if self.record:
+            self.recs.append(("cloud", self.plan.labels[i], start, end, _NO_WIRE))
+        self._done(i, end)
+        self._walk()
+
+    def _done(self, i: int, end: float) -> None:
+        if end > self.end_all:
+            self.end_all = end
+        ready, pending, heap = self.ready, self.pending, self.heap
+        for j in self.plan.dependents[i]:
+            if end > ready[j]:
+                ready[j] = end
+            pending[j] -= 1
+            if not pending[j]:
+                heapq.heappush(heap, (ready[j], j))
+
+    def _walk(self) -> None:
+        """Run every step not behind a waiting cloud step; stop there or at the request's end."""
+        heappop, heappush = heapq.heappop, heapq.heappush
+        submit, record = self.eng.policy.submit, self.record
+        while True:
+            plan = self.plan
+            heap, ready, pending = self.heap, self.ready, self.pending
+            lanes, nbytes, deps_of, durs, paths, streamed = (
+                plan.lanes, plan.nbytes, plan.dependents, self.durs, self.paths, plan.streamed,
+            )  # fmt: skip
+            decode, dbytes = plan.kind == "decode", self.decode_bytes
+            recs = self.recs if record else None
+            end_all = self.end_all
+            while heap:
+                r, i = heappop(heap)
+                lane = lanes[i]
+                if lane == CLOUD:
+                    self.end_all = end_all
+                    end = submit(self, i, r, self.ordinal)
+                    self.ordinal += 1
+                    if end is None:
+                        return  # the policy resumes this walker
+                    if recs is not None:
+                        recs.append(("cloud", plan.labels[i], self.eng.policy.last_start, end, _NO_WIRE))
+                elif lane == DEVICE:
+                    s = r if r > self.dev_free else self.dev_free
+                    d = durs[i]
+                    end = s + d
+                    self.dev_free = end
+                    self.dev_busy += d
+                    if recs is not None:
+                        recs.append(("device", plan.labels[i], s, end, _NO_WIRE))
+                else:
+                    path = paths[lane]
+                    nb = nbytes[i]
+                    end = path.send(r, nb)
+                    if decode:
+                        dbytes[lane] += nb
+                    if recs is not None:
+                        recs.append((LANES[lane], plan.labels[i], path.last_start, end, path.last_wire))
+                    if streamed[i]:  # the token on its way to the user: nothing waits for it
+                        if end > self.token:
+                            self.token = end
+                        continue
+                if end > end_all:
+                    end_all = end
+                for j in deps_of[i]:
+                    if end > ready[j]:
+                        ready[j] = end
+                    pending[j] -= 1
+                    if not pending[j]:
+                        heappush(heap, (ready[j], j))
+            # phase over: its token is known on the device when its streamed transfer (if any) ends
+            req = self.req
+            token = self.token if self.token >= 0.0 else end_all
+            req.token_times.append(token)
+            self.phase_no += 1
+            if self.phase_no >= self.eng.new_tokens:
+                self.eng.finished(self, token)
+                return
+            k = self.phase_no - 1
+            self._begin(self.dec[req.variants[k]], k, end_all)
+
+
+# ---------------------------------------------------------------------- policies
+class Policy:
+    """The shared cloud's scheduling policy (the hook: module docstring). Holds the cloud's clock
+    and accounting; subclasses decide what runs when."""
+
+    name = ""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.free = 0.0  # when the cloud's current launch ends
+        self.last_start = 0.0  # when it began
+        self.busy_s = 0.0
+        self.stall_s = 0.0
+        self.launches = 0
+        self.launched_steps = 0
+        self.iterations = 0
+        self.pending: list[tuple] = []  # (ready, seq, user, step) submitted, not yet launched
+        self.seq = 0
+
+    def submit(self, user: Walker, i: int, r: float, ordinal: int) -> float | None:
+        self.seq += 1
+        heapq.heappush(self.pending, (r, self.seq, user, i))
+        return None
+
+    def next_launch(self) -> float:
+        raise NotImplementedError
+
+    def launch(self, start: float) -> None:
+        raise NotImplementedError
+
+    def _run(self, start: float, items: list[tuple[Walker, int]]) -> float:
+        """Price and account one launch of ``items`` (user, step) sharing weights; return its end."""
+        if len(items) == 1:  # the single-user step time, as planned
+            u, i = items[0]
+            d = u.durs[i]
+        else:
+            u, i = items[0]
+            plan = u.plan
+            terms = sum_terms([w.plan.uterms[j][w.col] for w, j in items])
+            d = float(self.engine.cloud_cost[plan.kind].price(plan.launch[i], *terms))
+        end = start + d
+        self.last_start, self.free = start, end
+        self.busy_s += d
+        self.launches += 1
+        self.launched_steps += len(items)
+        return end
+
+    def _launch(self, start: float, items: list[tuple[Walker, int]]) -> float:
+        end = self._run(start, items)
+        for u, i in items:
+            u.resume(i, start, end)
+        return end
+
+    def _launch_groups(self, start: float, items: list[tuple[Walker, int]]) -> None:
+        """Launch ``items`` back to back, one launch per weight key (first-seen order)."""
+        groups: dict[int, list[tuple]] = {}
+        for u, i in items:
+            groups.setdefault(u.plan.keys[i], []).append((u, i))
+        t = start
+        for g in groups.values():
+            t = self._launch(t, g)
+
+
+class Exclusive(Policy):
+    """No batching: one step per launch, the earliest ready first; a lone user's steps run at once."""
+
+    name = "exclusive"
+
+    def submit(self, user: Walker, i: int, r: float, ordinal: int) -> float | None:
+        if self.engine.solo:
+            return self._run(r if r > self.free else self.free, [(user, i)])
+        return super().submit(user, i, r, ordinal)
+
+    def next_launch(self) -> float:
+        if not self.pending:
+            return math.inf
+        r = self.pending[0][0]
+        return r if r > self.free else self.free
+
+    def launch(self, start: float) -> None:
+        _, _, u, i = heapq.heappop(self.pending)
+        self._launch(start, [(u, i)])
+
+
+class Interleave(Policy):
+    """Layer-level batching: the oldest ready step and every ready step sharing its weights."""
+
+    name = "interleave"
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.pool: dict[int, list[tuple]] = {}  # key -> [(user, step)], all ready
+        self.key_heap: list[tuple] = []  # (oldest ready, seq, key), one entry per non-empty pool key
+
+    def next_launch(self) -> float:
+        if self.key_heap:
+            return self.free
+        if self.pending:
+            r = self.pending[0][0]
+            return r if r > self.free else self.free
+        return math.inf
+
+    def launch(self, start: float) -> None:
+        pend, pool, kh = self.pending, self.pool, self.key_heap
+        while pend and pend[0][0] <= start:
+            r, sq, u, i = heapq.heappop(pend)
+            k = u.plan.keys[i]
+            lst = pool.get(k)
+            if lst:
+                lst.append((u, i))
+            else:
+                pool[k] = [(u, i)]
+                heapq.heappush(kh, (r, sq, k))
+        _, _, k = heapq.heappop(kh)
+        self._launch(start, pool.pop(k))
+
+
+class StepBatching(Policy):
+    """Iteration-level batching with the batch held together (module docstring)."""
+
+    name = "step"
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.iter_items: list[tuple] = []  # later cloud steps of the iteration's members
+
+    def submit(self, user: Walker, i: int, r: float, ordinal: int) -> float | None:
+        if ordinal > 0:
+            self.iter_items.append((r, user, i))
+            return None
+        return super().submit(user, i, r, ordinal)
+
+    def next_launch(self) -> float:
+        # when every admitted user's next forward step is ready (each of them has one pending:
+        # walkers never wait for anything but the cloud)
+        if not self.pending:
+            return math.inf
+        r = max(x[0] for x in self.pending)
+        return r if r > self.free else self.free
+
+    def launch(self, start: float) -> None:
+        pend = self.pending
+        members = []
+        while pend and pend[0][0] <= start:
+            _, _, u, i = heapq.heappop(pend)
+            members.append((u, i))
+        self.iterations += 1
+        self.iter_items = []
+        self._launch_groups(start, members)
+        while self.iter_items:
+            items, self.iter_items = self.iter_items, []
+            s = max(self.free, max(r for r, _, _ in items))
+            self.stall_s += s - self.free
+            self._launch_groups(s, [(u, i) for _, u, i in items])
+
+
+POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Interleave, StepBatching, Exclusive)}
+
+
+# ---------------------------------------------------------------------- the engine
+class Engine:
+    """Users, the shared cloud's policy, request slots and the event heap (module docstring)."""
+
+    def __init__(
+        self, trace: ExecutionTrace, cloud: Profile, new_tokens: int, max_batch: int, policy: str
+    ) -> None:
+        if policy not in POLICIES:
+            raise SplitbenchError(f"policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
+        self.trace, self.cloud, self.new_tokens, self.max_batch = trace, cloud, new_tokens, max_batch
+        self.cloud_cost = {k: cost_model(trace, cloud, "cloud", k) for k in ("prefill", "decode")}
+        self.policy = POLICIES[policy](self)
+        self.key_of: dict[tuple, int] = {}  # weight key -> index (batching)
+        self.users: list[Walker] = []
+        self.solo = False
+        self.events: list[tuple] = []
+        self.seq = 0
+        self.slots = max_batch
+        self.queue: list[tuple] = []  # (arrival, seq, user, request) waiting for a slot
+        self.on_finish: Callable[[Walker, float], None] | None = None  # closed loop: next request
+        self._plans: dict[Profile, tuple[Plan, dict[str, Plan]]] = {}
+
+    def plans_for(self, device: Profile) -> tuple[Plan, dict[str, Plan]]:
+        """The plans of users with ``device`` (built once per device profile)."""
+        if device not in self._plans:
+            batching = self.policy.name != "exclusive"
+            self._plans[device] = build_plans(
+                self.trace, device, self.cloud, self.new_tokens, self.key_of if batching else None
+            )
+        return self._plans[device]
+
+    def add_user(
+        self, link: LinkSpec, device: Profile, seed: int, record: bool = False, name: str = ""
+    ) -> Walker:
+        u = Walker(len(self.users), link, seed, self.plans_for(device), self, record, name)
+        self.users.append(u)
+        return u
+
+    # ---------------------------------------------------------------- walker interface
+    def finished(self, user: Walker, t: float) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (t, self.seq, _RELEASE, user, None))
+
+    def push_arrival(self, t: float, user: Walker, req: Request) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (t, self.seq, _ARRIVE, user, req))
+
+    # ---------------------------------------------------------------- events
+    def _event(self) -> None:
+        t, _, kind, user, req = heapq.heappop(self.events)
+        if kind == _ARRIVE:
+            user.requests.append(req)
+            if user.busy:
+                user.backlog.append(req)
+            else:
+                user.busy = True
+                self._enqueue(req, user)
+        else:
+            self.slots += 1
+            user.busy = False
+            if user.backlog:
+                user.busy = True
+                self._enqueue(user.backlog.pop(0), user)
+            if self.on_finish is not None:
+                self.on_finish(user, t)
+        while self.slots and self.queue:
+            _, _, u, rq = heapq.heappop(self.queue)
+            self.slots -= 1
+            rq.admit = t
+            u.start(rq, t)
+
+    def _enqueue(self, req: Request, user: Walker) -> None:
+        self.seq += 1
+        heapq.heappush(self.queue, (req.arrival, self.seq, user, req))
+
+    def _loop(self) -> Generator[float, None, None]:
+        """The event loop; yields each decision's time before acting on it."""
+        self.solo = len(self.users) == 1
+        pol, events, inf = self.policy, self.events, math.inf
+        while True:
+            s = pol.next_launch()
+            if events and events[0][0] <= s:
+                yield events[0][0]
+                self._event()
+                continue
+            if s == inf:
+                return
+            yield s
+            pol.launch(s)
+
+    def run(self) -> None:
+        for _ in self._loop():
+            pass
+
+    def process(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
+        """The same loop as a simpy process: ``env``'s clock follows the decisions, then the end."""
+        for t in self._loop():
+            if t > env.now:
+                yield env.timeout(t - env.now)
+        end = max((r.token_times[-1] for u in self.users for r in u.requests), default=env.now)
+        if end > env.now:
+            yield env.timeout(end - env.now)
+
