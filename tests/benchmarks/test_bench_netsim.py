@@ -1,54 +1,38 @@
-"""netsim benchmarks: replay speed against bare simpy, and the 1,000-token PrivateLoRA decode.
+"""netsim benchmarks: the engine's per-message cost against a bare simpy loop measured in the same
+run, a large multi-user run's memory, and the quick suite from cold.
 
-Run with ``make bench`` (they are skipped in ``make test``)."""
+Run with ``make bench`` (skipped by ``make test``). A ratio is the engine's time over a bare simpy
+loop doing two timeouts per message for as many messages, both timed back to back in each round;
+the best round is kept, because other processes on a shared machine slow single runs, not the
+code. The ratios are recorded in ``extra_info``.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import simpy
 
-from splitbench.netsim import NETWORK_PRESETS, PROFILE_PRESETS, ComputeNode, Session, simulate
+from splitbench.netsim import NETWORK_PRESETS, PROFILE_PRESETS, UserClass, simulate, simulate_multiuser
 from tests.netsim_helpers import privatelora_like
 
 DEV, CLOUD = PROFILE_PRESETS["iphone13-pro-max"], PROFILE_PRESETS["a100-80g"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
-class CountingEnvironment(simpy.Environment):
-    """Counts processed events, so the replay's event rate can be compared with a bare loop."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events = 0
-
-    def step(self) -> None:
-        self.events += 1
-        super().step()
-
-
-def _replay(tokens: int, network: str) -> tuple[int, float]:
-    env = CountingEnvironment()
-    tr = privatelora_like()
-    s = Session(
-        env,
-        tr,
-        NETWORK_PRESETS[network],
-        ComputeNode(env, DEV, "device"),
-        ComputeNode(env, CLOUD, "cloud"),
-        tokens,
-    )
-    env.process(s.run())
-    t = time.perf_counter()
-    env.run()
-    return env.events, time.perf_counter() - t
-
-
-def _bare(n: int) -> float:
-    env = CountingEnvironment()
+def bare_simpy(messages: int) -> float:
+    """Seconds for a bare simpy process doing two timeouts per message."""
+    env = simpy.Environment()
 
     def loop():
-        for _ in range(n):
-            yield env.timeout(1e-3)
+        for _ in range(messages):
+            yield env.timeout(1e-4)
+            yield env.timeout(1e-4)
 
     env.process(loop())
     t = time.perf_counter()
@@ -56,33 +40,97 @@ def _bare(n: int) -> float:
     return time.perf_counter() - t
 
 
-def test_des_event_rate_vs_bare_simpy(benchmark) -> None:
-    """Replay of a 300-token PrivateLoRA decode over 5G (TCP) vs a bare loop of as many timeouts.
+def _timed(f, *args, **kwargs) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = f(*args, **kwargs)
+    return time.perf_counter() - t, out
 
-    Each round times both back to back; the best ratio over the rounds is kept, because other
-    processes on a shared machine slow individual runs, not the code.
-    """
+
+def test_bench_privatelora_990_extra_decode_tokens_vs_bare_simpy(benchmark) -> None:
+    """990 decode tokens of PrivateLoRA (32 layers, 66 messages a token) on 5g: the replay of
+    1,000 tokens less that of 10, so the per-run setup cancels; target at most 3x the bare loop."""
+    tr, link = privatelora_like(), NETWORK_PRESETS["5g"]
     ratios: list[float] = []
-    events: list[int] = []
 
     def run() -> None:
-        n, t_sim = _replay(300, "5g")
-        ratios.append(_bare(n) / t_sim)  # (n / t_sim) / (n / t_bare)
-        events.append(n)
+        t10, short = _timed(simulate, tr, link, DEV, CLOUD, 10)
+        t1000, long = _timed(simulate, tr, link, DEV, CLOUD, 1000)
+        messages = long.messages - short.messages
+        ratios.append((t1000 - t10) / bare_simpy(messages))
+        benchmark.extra_info["messages"] = messages
 
-    benchmark.pedantic(run, rounds=5, iterations=1)
-    best = max(ratios)
-    benchmark.extra_info.update({"events": events[0], "ratio_vs_bare_simpy": best})
-    assert best >= 0.30, f"replay runs at {best:.0%} of a bare simpy loop's event rate (target 30%)"
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.extra_info["ratio_vs_bare_simpy"] = min(ratios)
+    benchmark.extra_info["ratios"] = ratios
+    assert benchmark.extra_info["messages"] == 990 * 66
+    assert min(ratios) <= 3.0, f"replay costs {min(ratios):.2f}x a bare simpy loop (target 3x)"
 
 
-def test_privatelora_1000_token_decode_under_2s(benchmark) -> None:
-    tr = privatelora_like()
+def test_bench_100_users_interleave_vs_bare_simpy(benchmark) -> None:
+    """100 users x 256 PrivateLoRA tokens on 5g, interleaved on one cloud; target at most 3x."""
+    tr, uc = privatelora_like(), UserClass("5g", NETWORK_PRESETS["5g"], DEV)
+    ratios: list[float] = []
 
-    def run():
-        return simulate(tr, NETWORK_PRESETS["5g"], DEV, CLOUD, new_tokens=1000)
+    def run() -> None:
+        t, res = _timed(simulate_multiuser, tr, uc, CLOUD, 100, 256, max_batch=100, policy="interleave")
+        assert res.metrics()["tokens"] == 100 * 256
+        messages = 100 * 256 * 66  # prefill and decode steps alike: 66 messages each
+        ratios.append(t / bare_simpy(messages))
+        benchmark.extra_info["messages"] = messages
 
-    tl = benchmark.pedantic(run, rounds=3, iterations=1)
-    assert tl.metrics()["messages"] == 66_000
-    benchmark.extra_info["messages"] = 66_000
-    assert benchmark.stats.stats.min < 2.0  # best of 3: other processes share the machine
+    benchmark.pedantic(run, rounds=2, iterations=1)
+    benchmark.extra_info["ratio_vs_bare_simpy"] = min(ratios)
+    benchmark.extra_info["ratios"] = ratios
+    assert min(ratios) <= 3.0, f"multi-user replay costs {min(ratios):.2f}x a bare simpy loop (target 3x)"
+
+
+_THOUSAND = """
+import json, resource, sys, time
+from splitbench.netsim import NETWORK_PRESETS, PROFILE_PRESETS, UserClass, simulate_multiuser
+from tests.netsim_helpers import privatelora_like
+tr = privatelora_like()
+uc = UserClass("5g", NETWORK_PRESETS["5g"], PROFILE_PRESETS["iphone13-pro-max"])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+res = simulate_multiuser(tr, uc, PROFILE_PRESETS["a100-80g"], 1000, 64, max_batch=256)
+t = time.perf_counter() - t
+m = res.metrics()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+json.dump({"seconds": t, "tokens": m["tokens"], "peak_rss_mb": peak / 1024, "rss_before_mb": before / 1024,
+           "aggregate_tok_s": m["aggregate_tok_s"]}, sys.stdout)
+"""
+
+
+def test_bench_1000_users_64_tokens_peak_rss(benchmark) -> None:
+    """1,000 users x 64 PrivateLoRA tokens in one run (its own process, so the peak RSS is its own)."""
+
+    def run() -> dict:
+        out = subprocess.run(
+            [sys.executable, "-c", _THOUSAND], cwd=ROOT, capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])},
+        )  # fmt: skip
+        return json.loads(out.stdout)
+
+    r = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(r)
+    assert r["tokens"] == 1000 * 64
+    assert r["peak_rss_mb"] < 4096
+
+
+def test_bench_quick_suite_cold(benchmark, tmp_path: Path) -> None:
+    """The default quick suite from nothing: no results, no trace cache, no host calibration."""
+
+    def run() -> float:
+        out = tmp_path / f"quick-{time.monotonic_ns()}"
+        env = {**os.environ, "SPLITBENCH_CACHE": str(out / "cache")}
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "splitbench.harness.cli", "run", "quick", "--out", str(out), "--quiet"],
+            cwd=ROOT, env=env, check=True, capture_output=True,
+        )  # fmt: skip
+        assert (out / "results.csv").is_file()
+        return time.perf_counter() - t
+
+    seconds = benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["seconds"] = seconds
