@@ -56,6 +56,7 @@ add cost).
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import random
@@ -95,7 +96,7 @@ class Plan:
 
     __slots__ = (
         "phase", "kind", "n", "lanes", "labels", "nbytes", "ndeps", "dependents", "roots", "streamed",
-        "columns", "keys", "launch", "uterms",
+        "columns", "keys", "launch", "uterms", "up_bytes", "down_bytes",
     )  # fmt: skip
 
     def __init__(
@@ -149,6 +150,8 @@ class Plan:
                 self.uterms[i] = list(zip(*cols, strict=True))
         # per-instance Python lists: indexing numpy scalars in the walk costs more than the step
         self.columns: list[list[float]] = dur.T.tolist()
+        self.up_bytes = sum(b for b, lane in zip(self.nbytes, self.lanes, strict=True) if lane == UP)
+        self.down_bytes = sum(b for b, lane in zip(self.nbytes, self.lanes, strict=True) if lane == DOWN)
 
 
 def build_plans(
@@ -266,45 +269,51 @@ class Walker:
                 heapq.heappush(heap, (ready[j], j))
 
     def _walk(self) -> None:
-        """Run every step not behind a waiting cloud step; stop there or at the request's end."""
+        """Run every step not behind a waiting cloud step; stop there or at the request's end.
+
+        Steps run in (ready time, index) order from a heap; a step that becomes ready while the
+        heap is empty and nothing else does is run next without going through it (a chain of
+        steps, as most traces are, never touches the heap)."""
         heappop, heappush = heapq.heappop, heapq.heappush
-        submit, record = self.eng.policy.submit, self.record
+        pol, record = self.eng.policy, self.record
+        submit = pol.submit
         while True:
             plan = self.plan
             heap, ready, pending = self.heap, self.ready, self.pending
-            lanes, nbytes, deps_of, durs, paths, streamed = (
-                plan.lanes, plan.nbytes, plan.dependents, self.durs, self.paths, plan.streamed,
+            lanes, nbytes, deps_of, durs, paths, streamed, labels = (
+                plan.lanes, plan.nbytes, plan.dependents, self.durs, self.paths, plan.streamed, plan.labels,
             )  # fmt: skip
-            decode, dbytes = plan.kind == "decode", self.decode_bytes
             recs = self.recs if record else None
-            end_all = self.end_all
-            while heap:
-                r, i = heappop(heap)
+            end_all, dev_free, dev_busy = self.end_all, self.dev_free, self.dev_busy
+            nxt, rn = -1, 0.0
+            while True:
+                if nxt >= 0:
+                    r, i, nxt = rn, nxt, -1
+                elif heap:
+                    r, i = heappop(heap)
+                else:
+                    break
                 lane = lanes[i]
                 if lane == CLOUD:
-                    self.end_all = end_all
-                    end = submit(self, i, r, self.ordinal)
+                    end = submit(self, i, r, self.ordinal)  # a policy never reads the walker's state
                     self.ordinal += 1
-                    if end is None:
-                        return  # the policy resumes this walker
+                    if end is None:  # the policy resumes this walker
+                        self.end_all, self.dev_free, self.dev_busy = end_all, dev_free, dev_busy
+                        return
                     if recs is not None:
-                        recs.append(("cloud", plan.labels[i], self.eng.policy.last_start, end, _NO_WIRE))
+                        recs.append(("cloud", labels[i], pol.last_start, end, _NO_WIRE))
                 elif lane == DEVICE:
-                    s = r if r > self.dev_free else self.dev_free
+                    s = r if r > dev_free else dev_free
                     d = durs[i]
-                    end = s + d
-                    self.dev_free = end
-                    self.dev_busy += d
+                    end = dev_free = s + d
+                    dev_busy += d
                     if recs is not None:
-                        recs.append(("device", plan.labels[i], s, end, _NO_WIRE))
+                        recs.append(("device", labels[i], s, end, _NO_WIRE))
                 else:
                     path = paths[lane]
-                    nb = nbytes[i]
-                    end = path.send(r, nb)
-                    if decode:
-                        dbytes[lane] += nb
+                    end = path.send(r, nbytes[i])
                     if recs is not None:
-                        recs.append((LANES[lane], plan.labels[i], path.last_start, end, path.last_wire))
+                        recs.append((LANES[lane], labels[i], path.last_start, end, path.last_wire))
                     if streamed[i]:  # the token on its way to the user: nothing waits for it
                         if end > self.token:
                             self.token = end
@@ -316,8 +325,18 @@ class Walker:
                         ready[j] = end
                     pending[j] -= 1
                     if not pending[j]:
-                        heappush(heap, (ready[j], j))
+                        if nxt < 0 and not heap:
+                            nxt, rn = j, ready[j]
+                        else:
+                            if nxt >= 0:
+                                heappush(heap, (rn, nxt))
+                                nxt = -1
+                            heappush(heap, (ready[j], j))
+            self.dev_free, self.dev_busy = dev_free, dev_busy
             # phase over: its token is known on the device when its streamed transfer (if any) ends
+            if plan.kind == "decode":
+                self.decode_bytes[UP] += plan.up_bytes
+                self.decode_bytes[DOWN] += plan.down_bytes
             req = self.req
             token = self.token if self.token >= 0.0 else end_all
             req.token_times.append(token)
@@ -398,9 +417,16 @@ class Exclusive(Policy):
     name = "exclusive"
 
     def submit(self, user: Walker, i: int, r: float, ordinal: int) -> float | None:
-        if self.engine.solo:
-            return self._run(r if r > self.free else self.free, [(user, i)])
-        return super().submit(user, i, r, ordinal)
+        if not self.engine.solo:
+            return super().submit(user, i, r, ordinal)
+        s = r if r > self.free else self.free  # _run of one step, inlined: once per cloud step
+        d = user.durs[i]
+        end = s + d
+        self.last_start, self.free = s, end
+        self.busy_s += d
+        self.launches += 1
+        self.launched_steps += 1
+        return end
 
     def next_launch(self) -> float:
         if not self.pending:
@@ -433,6 +459,11 @@ class Interleave(Policy):
 
     def launch(self, start: float) -> None:
         pend, pool, kh = self.pending, self.pool, self.key_heap
+        n = len(pend)
+        if not kh and (n < 2 or pend[1][0] > start) and (n < 3 or pend[2][0] > start):
+            _, _, u, i = heapq.heappop(pend)  # the only step ready: a launch of one, no pooling
+            self._launch(start, [(u, i)])
+            return
         while pend and pend[0][0] <= start:
             r, sq, u, i = heapq.heappop(pend)
             k = u.plan.keys[i]
@@ -508,16 +539,18 @@ class Engine:
         self.slots = max_batch
         self.queue: list[tuple] = []  # (arrival, seq, user, request) waiting for a slot
         self.on_finish: Callable[[Walker, float], None] | None = None  # closed loop: next request
-        self._plans: dict[Profile, tuple[Plan, dict[str, Plan]]] = {}
+        self._plans: dict[int, tuple[Profile, tuple[Plan, dict[str, Plan]]]] = {}
 
     def plans_for(self, device: Profile) -> tuple[Plan, dict[str, Plan]]:
-        """The plans of users with ``device`` (built once per device profile)."""
-        if device not in self._plans:
+        """The plans of users with ``device`` (built once per device profile object: hashing a
+        Profile serialises it, too slow to do for each of a thousand users)."""
+        got = self._plans.get(id(device))
+        if got is None:
             batching = self.policy.name != "exclusive"
-            self._plans[device] = build_plans(
-                self.trace, device, self.cloud, self.new_tokens, self.key_of if batching else None
-            )
-        return self._plans[device]
+            key_of = self.key_of if batching else None
+            plans = build_plans(self.trace, device, self.cloud, self.new_tokens, key_of)
+            got = self._plans[id(device)] = (device, plans)  # the profile is kept: its id stays its own
+        return got[1]
 
     def add_user(
         self, link: LinkSpec, device: Profile, seed: int, record: bool = False, name: str = ""
@@ -579,8 +612,17 @@ class Engine:
             pol.launch(s)
 
     def run(self) -> None:
-        for _ in self._loop():
-            pass
+        # The walk allocates a few objects per step and frees them by reference counting; the
+        # cyclic collector would rescan every live record and heap entry again and again (it
+        # doubled the single-user replay's time), so it is paused for the run.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            for _ in self._loop():
+                pass
+        finally:
+            if paused:
+                gc.enable()
 
     def process(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
         """The same loop as a simpy process: ``env``'s clock follows the decisions, then the end."""

@@ -263,6 +263,8 @@ class TcpPath(Path):
         self._u: list[float] = []
         self._j = 0
         self._draws_per_pkt = (self.p_gb > 0) + (self.jitter > 0)
+        self._lambd = 1.0 / self.jitter if self.jitter else 0.0
+        self._qmax, self._reorder, self._idle_restart = link.queue_pkts, link.reorder, link.idle_restart
 
     @property
     def cwnd(self) -> float:
@@ -401,7 +403,7 @@ class TcpPath(Path):
         inflight = self.inflight
         if (
             inflight == 0
-            and self.link.idle_restart
+            and self._idle_restart
             and not self.undetected
             and t0 - max(self.last_ack, self.sender_free) > self.cc.rto
         ):
@@ -420,15 +422,14 @@ class TcpPath(Path):
         q = self.queue
         while q and q[0] <= now:
             q.popleft()
-        if len(q) + npk > self.link.queue_pkts:
+        if len(q) + npk > self._qmax:
             return self._send_loop(now, npk, last_size, 0, npk, 0.0)
         j, need = self._j, self._draws_per_pkt * npk
         if j + need > len(self._u):
             self._fill(need)
             j = 0
-        buf, p_gb, jitter = self._u, self.p_gb, self.jitter
-        p_bg, lambd = self.p_bg, (1.0 / jitter if jitter else 0.0)
-        ow, delack, reorder, log = self.one_way, self.delack, self.link.reorder, math.log
+        buf, p_gb, jitter, p_bg, lambd = self._u, self.p_gb, self.jitter, self.p_bg, self._lambd
+        ow, delack, reorder, log = self.one_way, self.delack, self._reorder, math.log
         events, tie, und, heappush = ev, self._tie, self.undetected, heapq.heappush
         owner, seq, dupthresh = self.messages, self.next_seq, self.cc.dupthresh
         used = self.used
