@@ -31,7 +31,7 @@ from splitbench import SplitbenchError
 
 from .fsutil import atomic_write_text
 from .resolve import Resolved, resolve_suite, to_plain
-from .results import METRIC_COLUMNS, RESULT_COLUMNS, add_derived, scenario_row, to_csv, trace_columns
+from .results import RESULT_COLUMNS, add_derived, scenario_row, to_csv, trace_columns
 from .suite import Suite
 
 LIVE_COLUMNS = [*RESULT_COLUMNS, "mode", "tokens_match_reference", "sim_host_ttft_s", "sim_host_tpot_s"]
@@ -275,10 +275,12 @@ def live_cases(target: float) -> list[Any]:
     """``validate --only live``: TTFT and TPOT measured live vs the simulator on the ``host`` profile
     calibrated right before each link's runs, per paradigm and link."""
     from splitbench.netsim import host_profile
+    from splitbench.netsim.live.emulator import require_net_admin
 
     from .single import resolve_one
     from .validate import Case
 
+    require_net_admin()
     out = []
     for lname, link in live_links().items():
         scs = [resolve_one({"model": LIVE_MODEL, "method": m, "network": link, "device": "snapdragon-8gen3",
@@ -348,4 +350,4 @@ def serve(listen: str, cc: str = "cubic", sessions: int | None = None) -> None:
     serve_forever(host, int(port), cc, sessions, log=lambda s: print(s, flush=True))
 
 
-__all__ = ["LIVE_COLUMNS", "METRIC_COLUMNS", "run_live", "run_scenarios", "serve"]
+__all__ = ["LIVE_COLUMNS", "live_cases", "run_live", "run_scenarios", "serve", "verify_live"]

@@ -169,12 +169,16 @@ def _drop_net_admin() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(24, 12, 0, 0, 0)  # PR_CAPBSET_DROP, CAP_NET_ADMIN
 
 
-def test_without_net_admin_one_line_and_exit_2():
+@pytest.mark.parametrize("command", [
+    ["netcheck", "--live", "--network", "5g", "--up-bytes", "1", "--down-bytes", "1", "--compute-ms", "0",
+     "--rounds", "1"],
+    ["validate", "--only", "live"],
+])
+def test_without_net_admin_one_line_and_exit_2(command):
     if NO_ROOT is not None:
         pytest.skip("needs CAP_NET_ADMIN to drop it from a child")
     r = subprocess.run(
-        [sys.executable, "-m", "splitbench.harness.cli", "netcheck", "--live", "--network", "5g",
-         "--up-bytes", "1", "--down-bytes", "1", "--compute-ms", "0", "--rounds", "1"],
+        [sys.executable, "-m", "splitbench.harness.cli", *command],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
         preexec_fn=_drop_net_admin, cwd="/",
     )
