@@ -36,7 +36,7 @@ from .multiuser import run_multiuser, split_multiuser
 from .resolve import Resolved, resolve_suite, to_plain
 from .results import results_csv, scenario_row, sweep_row, sweeps_csv, trace_columns
 from .suite import Suite
-from .tasks import SimJob, TraceJob, build_trace_task, simulate_task, trace_key
+from .tasks import SimJob, TraceJob, build_trace_task, energy_models, simulate_task, trace_key
 
 #: results.csv is re-assembled at most this often while a run is in progress (and always at the end).
 ASSEMBLE_EVERY_S = 1.0
@@ -253,6 +253,7 @@ def _run_pending(
                     new_tokens=sc.new_tokens,
                     seed=sc.seed,
                     want_timeline=sc.sweep is None,
+                    **dict(zip(("radio", "soc"), energy_models(sc.spec["network"], sc.device), strict=True)),
                 )
                 for sc in pending
             ]

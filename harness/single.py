@@ -16,7 +16,7 @@ from .resolve import Resolved, resolve_suite
 from .results import scenario_row, trace_columns
 from .schema import validate_suite
 from .suite import Suite, expand_scenarios, load_presets
-from .tasks import SimJob, TraceJob, build_trace_task, simulate_task, trace_key
+from .tasks import SimJob, TraceJob, build_trace_task, energy_models, simulate_task, trace_key
 
 _CACHE: dict[str, tuple[str, ExecutionTrace]] = {}
 
@@ -61,6 +61,7 @@ def run_scenario(presets: list[str | Path] | None = None, **fields: Any) -> dict
     key, text, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)
     ref_method = comparable_lora_split(sc.method)
     ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype)[2] if ref_method else None
+    radio, soc = energy_models(sc.spec["network"], sc.device)
     outcome = simulate_task(
         SimJob(
             sc.scenario_id,
@@ -72,6 +73,8 @@ def run_scenario(presets: list[str | Path] | None = None, **fields: Any) -> dict
             sc.new_tokens,
             sc.seed,
             want_timeline=False,
+            radio=radio,
+            soc=soc,
         )
     )
     return scenario_row(sc, outcome, trace_columns(trace, ref))

@@ -71,6 +71,17 @@ class SimJob:
     new_tokens: int
     seed: int
     want_timeline: bool
+    radio: Any = None  # netsim.radio.RadioSpec of the network, or None (no radio model)
+    soc: Any = None  # netsim.energy.SocPower of the device, or None
+
+
+def energy_models(network_spec: Any, device: Any) -> tuple[Any, Any]:
+    """The radio of a scenario's network (as written: preset name or ``base:``) and the SoC power of
+    its device profile; either is None when no preset covers it."""
+    from splitbench.netsim.energy import soc_for_device
+    from splitbench.netsim.radio import radio_for_network
+
+    return radio_for_network(network_spec), soc_for_device(str(getattr(device, "name", "")))
 
 
 def _round(x: float) -> float:
@@ -105,6 +116,7 @@ def chrome_trace_record(scenario_id: str, timeline: Any, new_tokens: int) -> dic
 def simulate_task(job: SimJob) -> dict[str, Any]:
     """Feasibility check, then the discrete-event simulation of one scenario."""
     from splitbench.netsim import feasible, simulate
+    from splitbench.netsim.energy import request_energy
 
     trace = parse_trace(job.trace_key, job.trace_json)
     ok, reason = feasible(trace, job.device, job.cloud, job.new_tokens)
@@ -114,7 +126,10 @@ def simulate_task(job: SimJob) -> dict[str, Any]:
     out: dict[str, Any] = {
         "scenario_id": job.scenario_id,
         "feasible": True,
-        "metrics": {k: to_plain(v) for k, v in timeline.metrics().items()},
+        "metrics": {
+            k: to_plain(v)
+            for k, v in {**timeline.metrics(), **request_energy(timeline, job.radio, job.soc)}.items()
+        },
     }
     if job.want_timeline:
         out["timeline"] = timeline_record(job.scenario_id, timeline, job.new_tokens)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from splitbench.models.privacy import PRIVACY_COLUMNS
+from splitbench.netsim.energy import ENERGY_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ ID_COLUMNS = [
 METRIC_COLUMNS = [
     "ttft_s", "tpot_s", "prefill_tok_s", "decode_tok_s", "e2e_s", "handshake_s", "up_bytes", "down_bytes",
     "up_wire_bytes", "down_wire_bytes", "up_bytes_per_token", "down_bytes_per_token", "messages",
-    "device_busy_s", "cloud_busy_s",
+    "device_busy_s", "cloud_busy_s", *ENERGY_COLUMNS,
 ]
 #: From the traces alone (the method, not the network).
 TRACE_COLUMNS = ["round_trips_per_token", "comm_reduction_pct", *TEXT_METRICS]

@@ -1,0 +1,129 @@
+"""Energy one request costs the device: SoC (computing or awake and waiting) plus radio (radio.py).
+
+The SoC draws ``prefill_w`` while it computes the prefill, ``decode_w`` while it computes a decode
+step and ``wait_w`` while it is awake waiting for the network — from the start of the request
+(before the radio promotion and the handshake, when the request uses the network) to its last
+token. After the last token it sleeps; the radio may still be in its tail, which is charged to the
+request (``radio_tail_j``). Screen power is excluded. Powers per device preset are in
+``soc_power.yaml`` with their sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from splitbench import SplitbenchError
+
+from .radio import RadioEnergy, RadioSpec, bursts, timeline_radio
+from .timeline import Timeline
+
+_SOC_FILE = Path(__file__).with_name("soc_power.yaml")
+
+#: The energy columns of a result row, in order.
+ENERGY_COLUMNS = [
+    "device_energy_j",
+    "energy_per_token_j",
+    "soc_energy_j",
+    "radio_energy_j",
+    "radio_tail_j",
+    "radio_promotion_s",
+]
+
+
+@dataclass(frozen=True)
+class SocPower:
+    name: str
+    prefill_w: float
+    decode_w: float
+    wait_w: float
+    source: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "prefill_w": self.prefill_w,
+            "decode_w": self.decode_w,
+            "wait_w": self.wait_w,
+            "source": dict(self.source),
+        }
+
+
+@cache
+def _load() -> dict[str, SocPower]:
+    doc = yaml.safe_load(_SOC_FILE.read_text(encoding="utf-8"))
+    out = {}
+    for name, d in doc["devices"].items():
+        try:
+            p = SocPower(
+                str(name),
+                float(d["prefill_w"]),
+                float(d["decode_w"]),
+                float(d["wait_w"]),
+                {str(k): str(v) for k, v in (d.get("source") or {}).items()},
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise SplitbenchError(f"{_SOC_FILE.name}: devices.{name}: invalid entry ({e})") from None
+        if min(p.prefill_w, p.decode_w, p.wait_w) < 0:
+            raise SplitbenchError(f"{_SOC_FILE.name}: devices.{name}: powers must be >= 0")
+        out[str(name)] = p
+    return out
+
+
+def soc_presets() -> dict[str, SocPower]:
+    return dict(_load())
+
+
+def soc_for_device(name: str) -> SocPower | None:
+    """SoC power of a device profile by its name (an overridden preset ``name*`` uses its base's)."""
+    return _load().get(name.rstrip("*"))
+
+
+def device_busy_by_phase(timeline: Timeline) -> tuple[float, float]:
+    """(prefill, decode) seconds the device spent computing, from the timeline's records."""
+    pre = dec = 0.0
+    for i, phase in enumerate(timeline.phases):
+        t = sum(e - s for lane, _l, s, e, _w in phase if lane == "device")
+        if i == 0:
+            pre += t
+        else:
+            dec += t
+    return pre, dec
+
+
+def request_energy(
+    timeline: Timeline, radio: RadioSpec | None, soc: SocPower | None
+) -> dict[str, Any]:
+    """The energy columns for one replayed request; a part without a model is None (and so is the
+    total it would enter)."""
+    n = timeline.new_tokens
+    uses_network = bool(bursts(timeline))
+    re: RadioEnergy | None = None
+    promotion_s: float | None = None
+    if radio is not None:
+        re = timeline_radio(radio, timeline)
+        promotion_s = re.promotions * radio.promotion_s
+    elif not uses_network:  # no transfers: the radio stays idle whatever it is
+        re, promotion_s = RadioEnergy(), 0.0
+    soc_j: float | None = None
+    if soc is not None:
+        pre, dec = device_busy_by_phase(timeline)
+        start = 0.0
+        if uses_network:
+            start = -(timeline.handshake_s + (radio.promotion_s if radio is not None else 0.0))
+        span = timeline.token_times[-1] - start
+        soc_j = soc.prefill_w * pre + soc.decode_w * dec + soc.wait_w * max(0.0, span - pre - dec)
+    radio_j = re.total_j if re is not None else None
+    total = soc_j + radio_j if (soc_j is not None and radio_j is not None) else None
+    return {
+        "device_energy_j": total,
+        "energy_per_token_j": total / n if (total is not None and n) else None,
+        "soc_energy_j": soc_j,
+        "radio_energy_j": radio_j,
+        "radio_tail_j": re.tail_j if re is not None else None,
+        "radio_promotion_s": promotion_s,
+    }
