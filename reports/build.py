@@ -14,6 +14,7 @@ from splitbench.reports.document import (
     to_html,
     to_markdown,
 )
+from splitbench.reports.energy import energy_figures, energy_tables
 from splitbench.reports.load import load
 from splitbench.reports.multiuser import section_multiuser
 from splitbench.reports.paper import paper_tables, section_paper
@@ -28,11 +29,13 @@ def render(results_dir: Path) -> Path:
     items = break_evens(data.sweeps)
     be_table = break_even_table(items)
     figures = build_figures(data, items)
+    figures += energy_figures(data)
     plots_dir = results_dir / "plots"
     paths = {f.stem: save_figure(f.fig, plots_dir, f.stem)[0] for f in figures}
     ctx = ReportContext(data=data, tables=tables, break_even_table=be_table, break_evens=items,
                         figures=figures, figure_paths=paths)
     ctx.extra_tables = latency_tables(ctx)
+    ctx.extra_tables.update(energy_tables(data))
     ctx.extra_tables.update(paper_tables(ctx))  # the PrivateLoRA claims (reports/paper.py)
     write_tables(tables + ([be_table] if be_table else []) + list(ctx.extra_tables.values()),
                  results_dir / "tables")

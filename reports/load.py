@@ -29,7 +29,8 @@ NUMERIC_COLUMNS = [
 ]
 OPTIONAL_NUMERIC = [
     "up_wire_bytes", "down_wire_bytes", "handshake_s", "speedup_vs_device_only",
-    "share_of_cloud_only_pct", "seed",
+    "share_of_cloud_only_pct", "seed", "device_energy_j", "energy_per_token_j", "soc_energy_j",
+    "radio_energy_j", "radio_tail_j", "radio_promotion_s",
 ]
 REQUIRED_COLUMNS = TEXT_COLUMNS + NUMERIC_COLUMNS + ["data_leaving_device"]
 SWEEP_COLUMNS = ["sweep", "vary", "value", "model", "method", "network", "decode_tok_s"]

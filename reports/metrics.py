@@ -98,6 +98,23 @@ _EXTRA_DEFINITIONS: list[Metric] = [
            "(time between consecutive output tokens; the first token's latency is the TTFT)."),
     Metric("token_latency_p99_ms", "p99 token latency", "ms",
            "99th percentile of the per-token latencies (linear interpolation between order statistics)."),
+    Metric("device_energy_j", "device energy", "J",
+           "Energy the device spends on one request: soc_energy_j + radio_energy_j (the radio's tail "
+           "after the last byte included; screen excluded)."),
+    Metric("energy_per_token_j", "energy per token", "J/token", "device_energy_j / new_tokens."),
+    Metric("soc_energy_j", "SoC energy", "J",
+           "SoC power of the device preset while computing the prefill and the decode steps, and "
+           "while awake waiting for the network, from the radio's promotion to the last token."),
+    Metric("radio_energy_j", "radio energy", "J",
+           "The radio's RRC/power-save state machine over the request's transfers: promotion from "
+           "idle, β·time + α_up·Mbit up + α_down·Mbit down while transferring, the inactivity/DRX "
+           "tail between transfers and after the last one; idle paging is not charged."),
+    Metric("radio_tail_j", "radio tail", "J",
+           "Part of radio_energy_j after the request's last byte, until the radio is idle again."),
+    Metric("radio_promotion_s", "radio promotion", "s",
+           "Promotion delay of the radio from idle (before the handshake, outside TTFT like it); "
+           "mid-request promotions after a gap longer than the tail are counted but do not shift "
+           "the timeline."),
     Metric("break_even", "break-even", "ms or Mbit/s",
            "In a sweep of RTT (or uplink rate), the value at which a split paradigm's decode_tok_s "
            "crosses device-only's decode_tok_s at the same sweep point; found by linear interpolation "
