@@ -264,7 +264,7 @@ def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="One TCP connection: the device sends --up-bytes; when all have arrived the cloud "
         "computes "
         "--compute-ms and replies --down-bytes; K rounds. Prints completion time (after the handshake), "
-        "handshake time, time per round and wire bytes.",
+        "handshake time, time per round, wire bytes and, with a radio model, the radio's energy.",
     )
     p.add_argument("--network", metavar="PRESET", help="start from a network preset; flags below override it")
     for name, typ in NETCHECK_LINK_FLAGS.items():
@@ -284,6 +284,9 @@ def add_netcheck(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-rate", action="store_true",
                    help="with --live: measure the highest rate the emulator reproduces within 5%% "
                    "and cache it")
+    p.add_argument("--radio", metavar="RADIO",
+                   help="radio power model for the exchange's energy (default: the --network preset's; "
+                   "e.g. lte-2012, lte, nr-lowband, nr-mmwave, wifi-psm)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -332,12 +335,21 @@ def cmd_netcheck(args: argparse.Namespace) -> int:
         for k in NETCHECK_LINK_FLAGS:
             msg = msg.replace(f"network.{k}:", f"--{k.replace('_', '-')}:")
         raise SplitbenchError(msg) from None
+    from splitbench.netsim.radio import radio_for_network, resolve_radio
+
+    if args.radio:
+        try:
+            radio = resolve_radio(args.radio)
+        except SplitbenchError as e:
+            raise SplitbenchError(f"--radio: {e}") from None
+    else:
+        radio = radio_for_network(args.network) if args.network else None
     if args.live:
         from splitbench.netsim.live.netcheck import live_netcheck
 
         result = live_netcheck(args.up_bytes, args.down_bytes, args.compute_ms, args.rounds, link)
     else:
-        result = netcheck(args.up_bytes, args.down_bytes, args.compute_ms, args.rounds, link)
+        result = netcheck(args.up_bytes, args.down_bytes, args.compute_ms, args.rounds, link, radio=radio)
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return 0
@@ -359,10 +371,11 @@ def add_validate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="check the simulator against references; exit 1 when a case misses its target",
         description="compute: host-profile predictions vs real timed forward passes here (TTFT and "
         "TPOT); device: device-only roofline vs published measured tok/s; link: netcheck vs the "
-        "recorded ns-3 cases. Prints case, phase, predicted, reference, error and target.",
+        "recorded ns-3 cases; energy: the radio model vs Huang 2012's single packet and published "
+        "J/token. Prints case, phase, predicted, reference, error and target.",
     )
-    p.add_argument("--only", action="append", choices=["compute", "device", "link", "live"],
-                   help="run only this kind (repeatable) [compute, device, link; live needs root]")
+    p.add_argument("--only", action="append", choices=["compute", "device", "link", "energy", "live"],
+                   help="run only this kind (repeatable) [compute, device, link, energy; live needs root]")
     p.add_argument("--target", action="append", default=[], metavar="KIND=PCT",
                    help="override a kind's target |error| in percent, e.g. link=5 (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

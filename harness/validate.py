@@ -10,6 +10,9 @@ Three kinds of reference, each with its own target (the largest |error| a case m
   runtime the figure was measured with (the profile's efficiencies are that runtime's);
 - ``link`` (10%): netcheck against the recorded ns-3 cases (netsim/reference/ns3_results.json), the
   completion time (all rounds) and the handshake separately;
+- ``energy`` (25%): the radio model's single packet from idle on the 2012 LTE preset against the
+  energy Huang et al. (MobiSys 2012) give for it — promotion plus tail, from their Table 3 — and
+  every published device energy-per-token measurement there is a device preset for;
 - ``live`` (15%, only with ``--only live``: root, minutes): TTFT and TPOT of split models run for
   real through the link emulator (harness/live.py) against the simulator's prediction on the
   ``host`` profile, per paradigm and link.
@@ -28,10 +31,10 @@ from typing import Any
 
 from splitbench import SplitbenchError
 
-KINDS = ("compute", "device", "link", "live")
+KINDS = ("compute", "device", "link", "energy", "live")
 #: What a plain ``validate`` runs: ``live`` needs root and minutes, so only ``--only live`` runs it.
-DEFAULT_KINDS = ("compute", "device", "link")
-DEFAULT_TARGETS = {"compute": 20.0, "device": 25.0, "link": 10.0, "live": 15.0}
+DEFAULT_KINDS = ("compute", "device", "link", "energy")
+DEFAULT_TARGETS = {"compute": 20.0, "device": 25.0, "link": 10.0, "energy": 25.0, "live": 15.0}
 
 #: Compute cases: (name, transformers config overrides on the ``tiny`` preset). Few layers keep the
 #: real passes fast; the widths span overhead-heavy (d=256) to bandwidth/compute-bound (d=2048).
@@ -243,6 +246,44 @@ def link_cases(target: float = DEFAULT_TARGETS["link"], path: Path | None = None
     return out
 
 
+# -------------------------------------------------------------------------------------- energy
+#: Huang et al., MobiSys 2012, Table 3 (LTE, HTC ThunderBolt on AT&T): a packet sent from RRC_IDLE
+#: pays the promotion (260.1 ms at 1210.7 mW) and the whole tail (11.576 s at 1060.0 mW).
+HUANG_SINGLE_PACKET_J = 0.2601 * 1.2107 + 11.576 * 1.0600
+#: Published device energy per token: (case, device preset, model, weight bits, J/token, source).
+ENERGY_PER_TOKEN_CASES: list[tuple[str, str, str, int, float, str]] = [
+    ("7B LLM on an iPhone, ~10 tok/s", "iphone13-pro-max", "llama2-7b", 4, 0.7,
+     "0.7 J/token for a 7B model on an iPhone (mike.gold/notes/x-bookmarks/ai/"
+     "llm-energy-consumption-analysis) [M, secondary; iPhone model not stated]"),
+]
+
+
+def energy_cases(target: float = DEFAULT_TARGETS["energy"]) -> list[Case]:
+    from splitbench.models import build_trace
+    from splitbench.netsim import NETWORK_PRESETS, netcheck, resolve_profile, simulate
+    from splitbench.netsim.energy import device_busy_by_phase, soc_for_device
+    from splitbench.netsim.radio import resolve_radio
+
+    r = netcheck(100, 0, 0.0, 1, NETWORK_PRESETS["4g"], radio=resolve_radio("lte-2012"))
+    out = [Case("energy", "lte-2012: one 100-byte packet from RRC_IDLE", "promotion + transfer + tail",
+                r["radio_energy_j"], HUANG_SINGLE_PACKET_J, "J", target,
+                "Huang et al. MobiSys 2012 Table 3: 260.1 ms x 1210.7 mW + 11.576 s x 1060.0 mW [M]")]
+    cloud = resolve_profile("a100-80g")
+    for name, device, model, bits, jpt, src in ENERGY_PER_TOKEN_CASES:
+        prof = resolve_profile(device)
+        tr = build_trace(model, {"name": "device-only", "weight_bits": bits}, DEVICE_PROMPT_TOKENS)
+        tl = simulate(tr, NETWORK_PRESETS["4g"], prof, cloud, new_tokens=DEVICE_NEW_TOKENS)
+        soc = soc_for_device(device)
+        assert soc is not None
+        # steady decode, as the published figure is: the decode steps' SoC energy per token
+        span = tl.token_times[-1] - tl.token_times[0]
+        busy = device_busy_by_phase(tl)[1]
+        jpt_pred = (soc.decode_w * busy + soc.wait_w * max(0.0, span - busy)) / (tl.new_tokens - 1)
+        out.append(Case("energy", f"{device}: {name}", "decode energy per token", jpt_pred,
+                        jpt, "J/token", target, src))
+    return out
+
+
 # ---------------------------------------------------------------------------------------- run
 def _live_cases(target: float = DEFAULT_TARGETS["live"]) -> list[Case]:
     from .live import live_cases
@@ -251,7 +292,8 @@ def _live_cases(target: float = DEFAULT_TARGETS["live"]) -> list[Case]:
 
 
 RUNNERS: dict[str, Callable[..., list[Case]]] = {
-    "compute": compute_cases, "device": device_cases, "link": link_cases, "live": _live_cases,
+    "compute": compute_cases, "device": device_cases, "link": link_cases, "energy": energy_cases,
+    "live": _live_cases,
 }
 
 

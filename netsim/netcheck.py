@@ -13,6 +13,7 @@ from typing import Any
 from splitbench import SplitbenchError
 
 from .link import LinkSpec
+from .radio import RadioSpec, run_radio
 from .tcp import make_path
 
 
@@ -23,9 +24,17 @@ def _check_int(name: str, v: Any, lo: int) -> int:
 
 
 def netcheck(
-    up_bytes: int, down_bytes: int, compute_ms: float, rounds: int, link: LinkSpec, seed: int = 0
+    up_bytes: int,
+    down_bytes: int,
+    compute_ms: float,
+    rounds: int,
+    link: LinkSpec,
+    seed: int = 0,
+    radio: RadioSpec | None = None,
 ) -> dict[str, Any]:
-    """Simulate the rounds; return completion_s, handshake_s, per_round_s and wire bytes each way."""
+    """Simulate the rounds; return completion_s, handshake_s, per_round_s and wire bytes each way,
+    and with a ``radio`` its energy for the exchange (netsim/radio.py: idle before the handshake,
+    connected while a message is under way, then the tail)."""
     _check_int("up_bytes", up_bytes, 0)
     _check_int("down_bytes", down_bytes, 0)
     _check_int("rounds", rounds, 1)
@@ -35,11 +44,20 @@ def netcheck(
     up, down = make_path(link, "up", seed), make_path(link, "down", seed)
     t = 0.0
     per_round: list[float] = []
+    busy: list[tuple[float, float]] = [(-up.handshake_s(), 0.0)]
     for _ in range(rounds):
         t_start = t
         arrived = up.send(t, up_bytes)
-        t = down.send(arrived + compute_ms / 1000.0, down_bytes)
+        busy.append((t, arrived))
+        reply = arrived + compute_ms / 1000.0
+        t = down.send(reply, down_bytes)
+        busy.append((reply, t))
         per_round.append(t - t_start)
+    energy: dict[str, Any] = {}
+    if radio is not None:
+        r = run_radio(radio, busy, up.wire_bytes, down.wire_bytes)
+        energy = {"radio": radio.name, "radio_energy_j": r.total_j, "radio_tail_j": r.tail_j,
+                  "radio_promotions": r.promotions}
     return {
         "completion_s": t,
         "handshake_s": up.handshake_s(),
@@ -51,4 +69,5 @@ def netcheck(
         "up_retx_bytes": getattr(up, "retx_bytes", 0),
         "down_retx_bytes": getattr(down, "retx_bytes", 0),
         "transport": link.transport,
+        **energy,
     }

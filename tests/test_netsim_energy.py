@@ -133,3 +133,71 @@ def test_energy_columns_for_every_paradigm(method):
     else:
         assert m["radio_tail_j"] == pytest.approx(resolve_radio("lte").tail_energy())
         assert m["radio_promotion_s"] == pytest.approx(0.26)
+
+
+def test_netcheck_reports_radio_energy_of_the_exchange():
+    from splitbench.netsim import netcheck
+
+    huang_j = 0.2601 * 1.2107 + 11.576 * 1.0600
+    r = netcheck(100, 0, 0.0, 1, NETWORK_PRESETS["4g"], radio=resolve_radio("lte-2012"))
+    assert r["radio"] == "lte-2012" and r["radio_promotions"] == 1
+    assert abs(r["radio_energy_j"] - huang_j) / huang_j < 0.02
+    assert "radio_energy_j" not in netcheck(100, 0, 0.0, 1, NETWORK_PRESETS["4g"])
+    # a 20 s wait for each reply outlasts LTE's 10 s tail: request 1, reply 1 (round 2's request
+    # follows it at once, still connected), reply 2 — three promotions; 2 s waits need one
+    far = netcheck(100, 100, 20_000.0, 2, NETWORK_PRESETS["4g"], radio=resolve_radio("lte"))
+    near = netcheck(100, 100, 2_000.0, 2, NETWORK_PRESETS["4g"], radio=resolve_radio("lte"))
+    assert far["radio_promotions"] == 3 and near["radio_promotions"] == 1
+
+
+def test_validate_energy_cases_pass():
+    from splitbench.harness.validate import HUANG_SINGLE_PACKET_J, energy_cases
+
+    cases = energy_cases()
+    assert cases[0].reference == pytest.approx(HUANG_SINGLE_PACKET_J)
+    assert abs(cases[0].error_pct) < 2.0
+    assert all(c.passed for c in cases)
+
+
+def test_report_energy_table_closed_forms():
+    import pandas as pd
+
+    from splitbench.reports.energy import BATTERY_J, energy_figures, energy_tables
+
+    rows = []
+    for method, soc, radio, tail in (("device-only", 64.0, 0.0, 0.0), ("privatelora", 20.0, 100.0, 10.0)):
+        rows.append({"scenario_id": method, "model": "m", "network": "4g", "device": "d", "cloud": "c",
+                     "prompt_tokens": 8, "new_tokens": 64, "feasible": True, "method": method,
+                     "method_label": method, "soc_energy_j": soc, "radio_energy_j": radio,
+                     "radio_tail_j": tail, "device_energy_j": soc + radio,
+                     "energy_per_token_j": (soc + radio) / 64})
+
+    class Data:
+        results = pd.DataFrame(rows)
+
+    figs = energy_figures(Data)
+    assert [f.kind for f in figs] == ["energy"]
+    (table,) = energy_tables(Data).values()
+    d = table.data.set_index("paradigm")
+    assert d.loc["privatelora", "radio_tail_j_per_token"] == pytest.approx(10 / 64)
+    assert d.loc["privatelora", "radio_active_j_per_token"] == pytest.approx(90 / 64)
+    assert d.loc["privatelora", "dominant"] == "radio active" and d.loc["device-only", "dominant"] == "SoC"
+    assert d.loc["device-only", "battery_pct_per_1000_tokens"] == pytest.approx(100 * 1000 * 1.0 / BATTERY_J)
+
+
+def test_run_report_shows_energy_figure(tmp_path):
+    from splitbench.harness import load_suite, run_suite
+
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        "name: e\ndefaults: {prompt_tokens: 8, new_tokens: 4}\nmatrix:\n  model: [tiny]\n"
+        "  method: [cloud-only, {name: device-only, weight_bits: 4}]\n  network: [4g, wifi6]\n"
+        "  device: [snapdragon-8gen3]\n  cloud: [a100-80g]\n",
+        encoding="utf-8",
+    )
+    run_suite(load_suite(str(suite)), tmp_path / "out")
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "Energy per token: tiny on snapdragon-8gen3" in report
+    assert list((tmp_path / "out" / "plots").glob("energy__*.png"))
+    header = (tmp_path / "out" / "results.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert set(ENERGY_COLUMNS) <= set(header)
