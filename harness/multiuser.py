@@ -29,7 +29,7 @@ from splitbench import SplitbenchError
 
 from .fsutil import atomic_write_json, atomic_write_text
 from .resolve import Resolved, to_plain
-from .results import to_csv
+from .results import to_csv, variant_weights
 
 #: Scenario fields that make a scenario multi-user, with their defaults (``users`` has none).
 MULTIUSER_DEFAULTS: dict[str, Any] = {
@@ -77,6 +77,11 @@ MULTIUSER_COLUMNS = [
     "mean_batch",
     "queue_delay_mean_s",
     "queue_delay_p90_s",
+    "device_energy_j",
+    "energy_per_token_j",
+    "soc_energy_j",
+    "radio_energy_j",
+    "radio_tail_j",
 ]
 
 
@@ -173,11 +178,28 @@ def run_one(sc: Resolved, trace: Any, classes: list[Any]) -> dict[str, Any]:
         seed=sc.seed,
     )
     m = res.metrics()
+    m.update(_energy_means(sc, trace, res))
     row["arrival"] = m["arrival"]
     for c in MULTIUSER_COLUMNS:
         if c in m and c not in row:
             row[c] = m[c]
     return row
+
+
+def _energy_means(sc: Resolved, trace: Any, res: Any) -> dict[str, Any]:
+    """Per-user means of the energy columns (netsim.energy.multiuser_energy)."""
+    from splitbench.netsim.energy import multiuser_energy, soc_for_device
+    from splitbench.netsim.radio import radio_for_network
+
+
+    steps = sc.new_tokens - 1
+    w = variant_weights(trace)
+    up = trace.prefill.up_bytes() + steps * sum(p * trace.decode[v].up_bytes() for v, p in w.items())
+    down = trace.prefill.down_bytes() + steps * sum(p * trace.decode[v].down_bytes() for v, p in w.items())
+    mix = _params(sc)["mix"]
+    radios = {c: radio_for_network(c) for c in mix} if mix else {
+        mix_label(None, sc.labels["network"]): radio_for_network(sc.spec["network"])}
+    return multiuser_energy(res, up, down, radios, soc_for_device(str(sc.device.name)))
 
 
 def multiuser_csv(rows: list[dict[str, Any]]) -> str:

@@ -157,6 +157,15 @@ class Resolved:
     seed: int
     sweep: SweepPoint | None = None
 
+    def _energy_models(self) -> dict[str, Any]:
+        """The device's power models: the network's radio and the device's SoC (None: no model)."""
+        from splitbench.netsim.energy import soc_for_device
+        from splitbench.netsim.radio import radio_for_network
+
+        radio = radio_for_network(self.spec.get("network"))
+        soc = soc_for_device(str(getattr(self.device, "name", "")))
+        return {"radio": radio.to_dict() if radio else None, "soc_power": soc.to_dict() if soc else None}
+
     def resolved_dict(self) -> dict[str, Any]:
         """Everything the scenario's result depends on, as plain data (scenarios.yaml, resume)."""
         d: dict[str, Any] = {
@@ -173,6 +182,7 @@ class Resolved:
                 "network": to_plain(self.link),
                 "device": to_plain(self.device),
                 "cloud": to_plain(self.cloud),
+                **self._energy_models(),
             },
         }
         if self.sweep is not None:

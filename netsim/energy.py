@@ -19,7 +19,7 @@ import yaml
 
 from splitbench import SplitbenchError
 
-from .radio import RadioEnergy, RadioSpec, bursts, timeline_radio
+from .radio import RadioEnergy, RadioSpec, bursts, merge, run_radio, timeline_radio
 from .timeline import Timeline
 
 _SOC_FILE = Path(__file__).with_name("soc_power.yaml")
@@ -127,3 +127,58 @@ def request_energy(
         "radio_tail_j": re.tail_j if re is not None else None,
         "radio_promotion_s": promotion_s,
     }
+
+
+def multiuser_energy(
+    result: Any,
+    up_bytes_per_request: float,
+    down_bytes_per_request: float,
+    radios: dict[str, RadioSpec | None],
+    soc: SocPower | None,
+) -> dict[str, Any]:
+    """Per-user means of the energy columns for a multi-user run (netsim.multiuser.MultiUserResult).
+
+    The multi-user engine records each request's arrival and token times, each user's handshake and
+    device compute, not its individual transfers; so each request counts as one connected interval
+    from its arrival to its last token (plus the user's handshake before its first request), carrying
+    the trace's expected payload per request, and the device's compute is charged at ``decode_w``.
+    ``radios`` maps a user class (``result.user_classes[u]``) to its radio."""
+    sends = up_bytes_per_request + down_bytes_per_request > 0
+    per_user: list[dict[str, float | None]] = []
+    for u, cls in enumerate(result.user_classes):
+        reqs = [r for r in result.requests if r.user == u]
+        if not reqs:
+            continue
+        radio = radios.get(cls)
+        tokens = sum(len(r.token_times) for r in reqs)
+        spans = [(r.arrival, r.token_times[-1]) for r in reqs]
+        radio_j = tail_j = None
+        promo_s = 0.0
+        if not sends:
+            radio_j = tail_j = 0.0
+        elif radio is not None:
+            first = min(a for a, _ in spans)
+            busy = [*spans, (first - result.handshake_s[u], first)]
+            re = run_radio(radio, busy, up_bytes_per_request * len(reqs), down_bytes_per_request * len(reqs))
+            radio_j, tail_j, promo_s = re.total_j, re.tail_j, re.promotions * radio.promotion_s
+        soc_j = None
+        if soc is not None:
+            awake = sum(e - s for s, e in merge(spans))
+            if sends:
+                awake += result.handshake_s[u] + promo_s
+            dev = result.device_busy_s[u]
+            soc_j = soc.decode_w * dev + soc.wait_w * max(0.0, awake - dev)
+        total = soc_j + radio_j if (soc_j is not None and radio_j is not None) else None
+        per_user.append({
+            "device_energy_j": total,
+            "energy_per_token_j": total / tokens if total is not None else None,
+            "soc_energy_j": soc_j,
+            "radio_energy_j": radio_j,
+            "radio_tail_j": tail_j,
+        })
+
+    def mean(k: str) -> float | None:
+        xs = [d[k] for d in per_user]
+        return sum(xs) / len(xs) if xs and all(x is not None for x in xs) else None  # type: ignore[misc]
+
+    return {k: mean(k) for k in ENERGY_COLUMNS[:5]}

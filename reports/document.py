@@ -201,7 +201,7 @@ def _collect_sources(obj: Any, path: str = "") -> list[tuple[str, str]]:
     return out
 
 
-PRESET_KINDS = ("model", "method", "network", "device", "cloud")
+PRESET_KINDS = ("model", "method", "network", "device", "cloud", "radio", "soc_power")
 
 
 def presets_used(ctx: ReportContext) -> list[tuple[str, str, list[tuple[str, str]]]]:
@@ -218,6 +218,8 @@ def presets_used(ctx: ReportContext) -> list[tuple[str, str, list[tuple[str, str
             continue
         for kind in PRESET_KINDS:
             part = resolved_part(spec, kind)
+            if part is None and kind in ("radio", "soc_power"):
+                continue  # no power model for this network or device
             name = str(row.get(kind) or (part or {}).get("name") or kind)
             srcs = tuple(_collect_sources(part)) if part is not None else ()
             seen.setdefault((kind, name, srcs), None)

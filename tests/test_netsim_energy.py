@@ -201,3 +201,31 @@ def test_run_report_shows_energy_figure(tmp_path):
     assert list((tmp_path / "out" / "plots").glob("energy__*.png"))
     header = (tmp_path / "out" / "results.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     assert set(ENERGY_COLUMNS) <= set(header)
+
+
+def test_multiuser_csv_has_per_user_energy_means(tmp_path):
+    import csv
+
+    from splitbench.harness import load_suite, run_suite
+
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        "name: mu\ndefaults: {prompt_tokens: 8, new_tokens: 4}\nscenarios:\n"
+        "  - {model: tiny, method: {name: privatelora, rank: 8}, network: 4g, device: snapdragon-8gen3,"
+        " cloud: a100-80g}\n"
+        "  - {model: tiny, method: {name: privatelora, rank: 8}, network: 4g, device: snapdragon-8gen3,"
+        " cloud: a100-80g, users: 1}\n"
+        "  - {model: tiny, method: {name: privatelora, rank: 8}, network: 4g, device: snapdragon-8gen3,"
+        " cloud: a100-80g, users: 3, requests_per_user: 2, think_time_s: 30}\n",
+        encoding="utf-8",
+    )
+    run_suite(load_suite(str(suite)), tmp_path / "out", render_report=False)
+    single = next(csv.DictReader(open(tmp_path / "out" / "results.csv", encoding="utf-8")))
+    mu = {r["users"]: r for r in csv.DictReader(open(tmp_path / "out" / "multiuser.csv", encoding="utf-8"))}
+    lte = resolve_radio("lte")
+    # one user alone: the same request, so about the same energy as the single-user row
+    assert float(mu["1"]["energy_per_token_j"]) == pytest.approx(float(single["energy_per_token_j"]), rel=0.1)
+    assert float(mu["1"]["radio_tail_j"]) == pytest.approx(lte.tail_energy())
+    # two requests per user ~30 s apart: each user's radio idles between them and pays two tails
+    assert float(mu["3"]["radio_tail_j"]) == pytest.approx(lte.tail_energy())
+    assert float(mu["3"]["radio_energy_j"]) > 2 * lte.tail_energy()
