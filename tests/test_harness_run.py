@@ -105,7 +105,8 @@ def test_scenarios_yaml_is_fully_resolved(run_dir: Path) -> None:
     doc = yaml.safe_load((run_dir / "scenarios.yaml").read_text())
     assert doc["suite"] == "tiny-study" and len(doc["scenarios"]) == N_SCENARIOS
     sc = doc["scenarios"][0]
-    assert set(sc["resolved"]) == {"model", "method", "network", "device", "cloud"}
+    assert set(sc["resolved"]) == {"model", "method", "network", "device", "cloud", "radio", "soc_power"}
+    assert sc["resolved"]["radio"]["source"]["tail"] and sc["resolved"]["soc_power"]["source"]["decode_w"]
     assert sc["resolved"]["network"]["up_mbps"] > 0 and sc["resolved"]["network"]["source"]
     assert sc["resolved"]["device"]["source"] and "config" in sc["resolved"]["model"]
     assert sc["seed"] == 3
