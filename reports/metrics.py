@@ -110,7 +110,7 @@ _EXTRA_DEFINITIONS: list[Metric] = [
            "idle, β·time + α_up·Mbit up + α_down·Mbit down while transferring, the inactivity/DRX "
            "tail between transfers and after the last one; idle paging is not charged."),
     Metric("radio_tail_j", "radio tail", "J",
-           "Part of radio_energy_j after the request's last byte, until the radio is idle again."),
+           "Part of radio_energy_j after the request's last byte, until the radio has returned to idle."),
     Metric("radio_promotion_s", "radio promotion", "s",
            "Promotion delay of the radio from idle (before the handshake, outside TTFT like it); "
            "mid-request promotions after a gap longer than the tail are counted but do not shift "
