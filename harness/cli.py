@@ -343,7 +343,7 @@ def cmd_netcheck(args: argparse.Namespace) -> int:
         except SplitbenchError as e:
             raise SplitbenchError(f"--radio: {e}") from None
     else:
-        radio = radio_for_network(args.network) if args.network else None
+        radio = radio_for_network(link)
     if args.live:
         from splitbench.netsim.live.netcheck import live_netcheck
 

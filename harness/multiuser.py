@@ -196,10 +196,8 @@ def _energy_means(sc: Resolved, trace: Any, res: Any) -> dict[str, Any]:
     w = variant_weights(trace)
     up = trace.prefill.up_bytes() + steps * sum(p * trace.decode[v].up_bytes() for v, p in w.items())
     down = trace.prefill.down_bytes() + steps * sum(p * trace.decode[v].down_bytes() for v, p in w.items())
-    mix = _params(sc)["mix"]
-    radios = {c: radio_for_network(c) for c in mix} if mix else {
-        mix_label(None, sc.labels["network"]): radio_for_network(sc.spec["network"])}
-    return multiuser_energy(res, up, down, radios, soc_for_device(str(sc.device.name)))
+    radios = {c.name: radio_for_network(c.link) for c in user_classes(sc)}
+    return multiuser_energy(res, up, down, radios, soc_for_device(sc.device))
 
 
 def multiuser_csv(rows: list[dict[str, Any]]) -> str:

@@ -159,11 +159,9 @@ class Resolved:
 
     def _energy_models(self) -> dict[str, Any]:
         """The device's power models: the network's radio and the device's SoC (None: no model)."""
-        from splitbench.netsim.energy import soc_for_device
-        from splitbench.netsim.radio import radio_for_network
+        from .tasks import energy_models
 
-        radio = radio_for_network(self.spec.get("network"))
-        soc = soc_for_device(str(getattr(self.device, "name", "")))
+        radio, soc = energy_models(self.link, self.device)
         return {"radio": radio.to_dict() if radio else None, "soc_power": soc.to_dict() if soc else None}
 
     def resolved_dict(self) -> dict[str, Any]:

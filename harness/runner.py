@@ -253,7 +253,7 @@ def _run_pending(
                     new_tokens=sc.new_tokens,
                     seed=sc.seed,
                     want_timeline=sc.sweep is None,
-                    **dict(zip(("radio", "soc"), energy_models(sc.spec["network"], sc.device), strict=True)),
+                    **dict(zip(("radio", "soc"), energy_models(sc.link, sc.device), strict=True)),
                 )
                 for sc in pending
             ]

@@ -61,7 +61,7 @@ def run_scenario(presets: list[str | Path] | None = None, **fields: Any) -> dict
     key, text, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)
     ref_method = comparable_lora_split(sc.method)
     ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype)[2] if ref_method else None
-    radio, soc = energy_models(sc.spec["network"], sc.device)
+    radio, soc = energy_models(sc.link, sc.device)
     outcome = simulate_task(
         SimJob(
             sc.scenario_id,

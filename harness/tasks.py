@@ -75,13 +75,13 @@ class SimJob:
     soc: Any = None  # netsim.energy.SocPower of the device, or None
 
 
-def energy_models(network_spec: Any, device: Any) -> tuple[Any, Any]:
-    """The radio of a scenario's network (as written: preset name or ``base:``) and the SoC power of
-    its device profile; either is None when no preset covers it."""
+def energy_models(link: Any, device: Any) -> tuple[Any, Any]:
+    """The radio a scenario's network names and the SoC power of its device profile; either is
+    None when the network names no radio or the profile gives no powers."""
     from splitbench.netsim.energy import soc_for_device
     from splitbench.netsim.radio import radio_for_network
 
-    return radio_for_network(network_spec), soc_for_device(str(getattr(device, "name", "")))
+    return radio_for_network(link), soc_for_device(device)
 
 
 def _round(x: float) -> float:

@@ -273,7 +273,7 @@ def energy_cases(target: float = DEFAULT_TARGETS["energy"]) -> list[Case]:
         prof = resolve_profile(device)
         tr = build_trace(model, {"name": "device-only", "weight_bits": bits}, DEVICE_PROMPT_TOKENS)
         tl = simulate(tr, NETWORK_PRESETS["4g"], prof, cloud, new_tokens=DEVICE_NEW_TOKENS)
-        soc = soc_for_device(device)
+        soc = soc_for_device(prof)
         assert soc is not None
         # steady decode, as the published figure is: the decode steps' SoC energy per token
         span = tl.token_times[-1] - tl.token_times[0]

@@ -4,25 +4,17 @@ The SoC draws ``prefill_w`` while it computes the prefill, ``decode_w`` while it
 step and ``wait_w`` while it is awake waiting for the network — from the start of the request
 (before the radio promotion and the handshake, when the request uses the network) to its last
 token. After the last token it sleeps; the radio may still be in its tail, which is charged to the
-request (``radio_tail_j``). Screen power is excluded. Powers per device preset are in
-``soc_power.yaml`` with their sources.
+request (``radio_tail_j``). Screen power is excluded. The powers are fields of the device profile
+(``netsim/presets/profiles/<name>.yaml``, with their sources).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
-
-import yaml
-
-from splitbench import SplitbenchError
 
 from .radio import RadioEnergy, RadioSpec, bursts, merge, run_radio, timeline_radio
 from .timeline import Timeline
-
-_SOC_FILE = Path(__file__).with_name("soc_power.yaml")
 
 #: The energy columns of a result row, in order.
 ENERGY_COLUMNS = [
@@ -53,34 +45,14 @@ class SocPower:
         }
 
 
-@cache
-def _load() -> dict[str, SocPower]:
-    doc = yaml.safe_load(_SOC_FILE.read_text(encoding="utf-8"))
-    out = {}
-    for name, d in doc["devices"].items():
-        try:
-            p = SocPower(
-                str(name),
-                float(d["prefill_w"]),
-                float(d["decode_w"]),
-                float(d["wait_w"]),
-                {str(k): str(v) for k, v in (d.get("source") or {}).items()},
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise SplitbenchError(f"{_SOC_FILE.name}: devices.{name}: invalid entry ({e})") from None
-        if min(p.prefill_w, p.decode_w, p.wait_w) < 0:
-            raise SplitbenchError(f"{_SOC_FILE.name}: devices.{name}: powers must be >= 0")
-        out[str(name)] = p
-    return out
-
-
-def soc_presets() -> dict[str, SocPower]:
-    return dict(_load())
-
-
-def soc_for_device(name: str) -> SocPower | None:
-    """SoC power of a device profile by its name (an overridden preset ``name*`` uses its base's)."""
-    return _load().get(name.rstrip("*"))
+def soc_for_device(profile: Any) -> SocPower | None:
+    """The SoC power of a device profile (its ``prefill_w``, ``decode_w``, ``wait_w``), or None."""
+    ws = [getattr(profile, f, None) for f in ("prefill_w", "decode_w", "wait_w")]
+    if any(w is None for w in ws):
+        return None
+    src = profile.source if isinstance(profile.source, dict) else {}
+    return SocPower(str(profile.name), float(ws[0]), float(ws[1]), float(ws[2]),
+                    {k: str(src[k]) for k in ("prefill_w", "decode_w", "wait_w") if k in src})
 
 
 def device_busy_by_phase(timeline: Timeline) -> tuple[float, float]:

@@ -43,6 +43,7 @@ class LinkSpec:
     reorder: bool = False  # allow jitter to reorder packets (otherwise arrivals are kept in order)
     # Linux congestion control of live runs' sockets (TCP_CONGESTION); the simulator's model is its own
     congestion_control: str = "cubic"
+    radio: str | None = None  # the device's radio power model (netsim/presets/radios); None: none
     source: str = "user"
 
     @property
@@ -91,6 +92,11 @@ class LinkSpec:
             raise bad("congestion_control", f"must be a Linux congestion control name, got {cc!r}")
         if self.rwnd_bytes < self.mss_bytes:
             raise bad("rwnd_bytes", f"must be at least one MSS ({self.mss_bytes}), got {self.rwnd_bytes}")
+        if self.radio is not None:
+            from .radio import RADIO_PRESETS
+
+            if not isinstance(self.radio, str) or self.radio not in RADIO_PRESETS:
+                raise bad("radio", f"unknown radio {self.radio!r} (known: {', '.join(RADIO_PRESETS)})")
         for f in ("trace_up", "trace_down"):
             v = getattr(self, f)
             if v is not None:

@@ -54,6 +54,11 @@ class Profile:
     # Rate of attention's activation-by-activation matmuls (Compute.attention_flops) relative to the
     # dense GEMM rate peak · compute_eff. 1.0 unless measured (``host``: small-K batched products).
     attention_eff: float = 1.0
+    # SoC power of a device (netsim/energy.py): computing the prefill, a decode step, and awake
+    # waiting for the network; None: no power figures for this profile.
+    prefill_w: float | None = None
+    decode_w: float | None = None
+    wait_w: float | None = None
 
     def __hash__(self) -> int:
         return hash(json.dumps(asdict(self), sort_keys=True))
@@ -122,6 +127,10 @@ class Profile:
             or any(not isinstance(v, int | float) or v <= 0 for v in self.tflops.values())
         ):
             raise SplitbenchError("profile.tflops: must map dtype -> positive TFLOP/s")
+        for f in ("prefill_w", "decode_w", "wait_w"):
+            v = getattr(self, f)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
+                raise SplitbenchError(f"profile.{f}: must be a number of watts >= 0, got {v!r}")
         if any(not isinstance(v, int | float) or v <= 0 for v in self.measured_decode_tok_s.values()):
             raise SplitbenchError("profile.measured_decode_tok_s: values must be positive tok/s")
         return self

@@ -21,24 +21,21 @@ from a :class:`~splitbench.netsim.timeline.Timeline`): it does not change any ti
 - the radio is connected from the moment a transfer starts until its last byte has arrived
   (propagation and ACK waits included), and connected-mode DRX wake-up latency is not modelled.
 
-Presets live in ``radio_presets.yaml`` (each number with its source); network presets map to them.
+Presets are ``netsim/presets/radios/<name>.yaml`` (each number with its source; a suite's
+``presets:`` may add more); a network names its radio (``radio:`` in its preset or mapping).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from splitbench import SplitbenchError
+from splitbench.models.presets import PresetFile, PresetTable
 
 from .timeline import Timeline
-
-_PRESETS_FILE = Path(__file__).with_name("radio_presets.yaml")
 
 
 @dataclass(frozen=True)
@@ -89,8 +86,10 @@ class RadioSpec:
         }
 
 
-def _spec(name: str, d: dict[str, Any]) -> RadioSpec:
-    where = f"{_PRESETS_FILE.name}: radios.{name}"
+def _spec(name: str, d: dict[str, Any], where: str) -> RadioSpec:
+    unknown = sorted(set(d) - set(_FIELDS) - {"base"})
+    if unknown:
+        raise SplitbenchError(f"{where}: unknown key {unknown[0]!r}")
     try:
         tail = tuple((str(s), float(t), float(w)) for s, t, w in d["tail"])
         spec = RadioSpec(
@@ -105,7 +104,7 @@ def _spec(name: str, d: dict[str, Any]) -> RadioSpec:
             source={str(k): str(v) for k, v in (d.get("source") or {}).items()},
         )
     except (KeyError, TypeError, ValueError) as e:
-        raise SplitbenchError(f"{where}: invalid radio preset ({e})") from None
+        raise SplitbenchError(f"{where}: invalid radio ({e})") from None
     numbers = [spec.promotion_s, spec.promotion_w, spec.active_base_w, spec.alpha_up_w_per_mbps,
                spec.alpha_down_w_per_mbps, *(x for _, s, w in tail for x in (s, w))]
     if any(x < 0 for x in numbers) or not tail:
@@ -113,43 +112,45 @@ def _spec(name: str, d: dict[str, Any]) -> RadioSpec:
     return spec
 
 
-@cache
-def _load() -> tuple[dict[str, RadioSpec], dict[str, str]]:
-    doc = yaml.safe_load(_PRESETS_FILE.read_text(encoding="utf-8"))
-    radios = {str(k): _spec(str(k), v) for k, v in doc["radios"].items()}
-    networks = {str(k): str(v) for k, v in doc["networks"].items()}
-    for net, r in networks.items():
-        if r not in radios:
-            raise SplitbenchError(f"{_PRESETS_FILE.name}: networks.{net}: unknown radio {r!r}")
-    return radios, networks
+_FIELDS = ("kind", "promotion_s", "promotion_w", "active_base_w", "alpha_up_w_per_mbps",
+           "alpha_down_w_per_mbps", "tail", "source")
+
+
+def _build(pf: PresetFile) -> RadioSpec:
+    d = dict(pf.fields)
+    if "base" in d:
+        base = resolve_radio(str(d.pop("base"))).to_dict()
+        given = d.get("source")
+        src = {**base["source"], **given} if isinstance(given, dict) else base["source"]
+        d = {**{k: base[k] for k in _FIELDS}, **d, "source": src}
+    if not isinstance(d.get("source"), dict):
+        raise SplitbenchError(f"{pf.label}: source: one source per field (a mapping)")
+    return _spec(pf.name, d, pf.label)
+
+
+#: The radio presets: ``netsim/presets/radios/<name>.yaml`` plus the active user presets.
+RADIO_PRESETS: PresetTable[RadioSpec] = PresetTable(
+    "radios", "radio", Path(__file__).parent / "presets" / "radios", _build
+)
 
 
 def radio_presets() -> dict[str, RadioSpec]:
-    return dict(_load()[0])
+    return {n: RADIO_PRESETS[n] for n in RADIO_PRESETS}
 
 
 def resolve_radio(name: str) -> RadioSpec:
-    radios = _load()[0]
-    if name not in radios:
-        raise SplitbenchError(f"radio: unknown preset {name!r} (known: {', '.join(radios)})")
-    return radios[name]
+    if not isinstance(name, str) or name not in RADIO_PRESETS:
+        raise RADIO_PRESETS.unknown(name)
+    return RADIO_PRESETS[name]
 
 
 def radio_for_network(spec: Any) -> RadioSpec | None:
-    """The radio of a network as written in a suite: a preset name, or a mapping with ``base:``.
+    """The radio of a network — a LinkSpec, or a network as a suite writes it (preset name or
+    mapping) — named by its ``radio`` field; None when it names none."""
+    from .link import LinkSpec, resolve_network
 
-    A network given as a full mapping without a base has no radio model (None)."""
-    networks = _load()[1]
-    if isinstance(spec, str):
-        return resolve_radio(networks[spec]) if spec in networks else None
-    if isinstance(spec, dict) and isinstance(spec.get("base"), str):
-        return radio_for_network(spec["base"])
-    return None
-
-
-def network_radio_names() -> dict[str, str]:
-    """network preset -> radio preset."""
-    return dict(_load()[1])
+    link = spec if isinstance(spec, LinkSpec) else resolve_network(spec)
+    return resolve_radio(link.radio) if link.radio else None
 
 
 @dataclass

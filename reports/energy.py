@@ -100,7 +100,8 @@ def energy_figures(data: ResultsDir) -> list[FigureItem]:
             "for the network), radio active (promotion from idle, transfers, connected gaps between "
             "them) and radio tail (the radio's connected/DRX tail after the request's last byte, "
             "until it drops to idle). Screen excluded. Radio models and SoC powers with their "
-            "sources: `netsim/radio_presets.yaml`, `netsim/soc_power.yaml`; the table gives the "
+            "sources: the radio and soc_power entries of scenarios.yaml (presets in `netsim/presets/radios/` "
+            "and the device profiles); the table gives the "
             f"share of a {fmt_number(BATTERY_WH)} Wh phone battery used per 1,000 tokens.",
             energy_figure(rows, f"{_title(key)}: device energy per token")))
     return out

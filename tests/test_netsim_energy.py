@@ -11,7 +11,6 @@ from splitbench.netsim.energy import ENERGY_COLUMNS, request_energy, soc_for_dev
 from splitbench.netsim.radio import (
     bursts,
     merge,
-    network_radio_names,
     radio_for_network,
     radio_presets,
     resolve_radio,
@@ -72,13 +71,17 @@ def test_tail_energy_partial_and_merge():
 
 
 def test_every_network_preset_has_a_radio_and_presets_carry_sources():
-    assert set(NETWORK_PRESETS) <= set(network_radio_names())
+    assert all(NETWORK_PRESETS[n].radio for n in NETWORK_PRESETS)
     for name, spec in radio_presets().items():
         for f in ("promotion_s", "promotion_w", "active_base_w", "alpha_up_w_per_mbps",
                   "alpha_down_w_per_mbps", "tail"):
             assert spec.source.get(f), (name, f)
     assert radio_for_network({"base": "4g", "rtt_ms": 10}).name == "lte"
     assert radio_for_network({"up_mbps": 1, "down_mbps": 1, "rtt_ms": 1}) is None
+    custom = {"up_mbps": 1, "down_mbps": 1, "rtt_ms": 1, "radio": "nr-mmwave"}
+    assert radio_for_network(custom).name == "nr-mmwave"
+    with pytest.raises(SplitbenchError, match="network.radio"):
+        radio_for_network({"base": "4g", "radio": "carrier-pigeon"})
     with pytest.raises(SplitbenchError):
         resolve_radio("nope")
 
@@ -104,7 +107,7 @@ def test_privatelora_on_4g_stays_connected_for_the_whole_generation():
 
 def test_request_energy_columns_and_soc_closed_form():
     tl = _timeline("wifi6")
-    radio, soc = resolve_radio("wifi-psm"), soc_for_device("snapdragon-8gen3")
+    radio, soc = resolve_radio("wifi-psm"), soc_for_device(PROFILE_PRESETS["snapdragon-8gen3"])
     e = request_energy(tl, radio, soc)
     assert list(e) == ENERGY_COLUMNS
     busy = tl.busy["device"]
@@ -116,7 +119,7 @@ def test_request_energy_columns_and_soc_closed_form():
     assert e["energy_per_token_j"] == pytest.approx(e["device_energy_j"] / tl.new_tokens)
     assert e["radio_promotion_s"] == pytest.approx(radio.promotion_s)
     assert request_energy(tl, None, None)["device_energy_j"] is None
-    assert soc_for_device("snapdragon-8gen3*") == soc and soc_for_device("a100-80g") is None
+    assert soc_for_device(PROFILE_PRESETS["a100-80g"]) is None
 
 
 @pytest.mark.parametrize(
