@@ -9,6 +9,7 @@ from .link import NETWORK_PRESETS, LinkSpec, resolve_network
 from .multiuser import Arrival, MultiUserResult, UserClass, simulate_multiuser
 from .netcheck import netcheck
 from .profiles import PROFILE_PRESETS, Profile, profile_names, resolve_profile
+from .radio import RADIO_PRESETS, RadioSpec, resolve_radio
 from .replay import feasible, simulate
 from .tables import network_table, profile_table
 from .timeline import Timeline
@@ -38,6 +39,9 @@ __all__ = [
     "measured_scale",
     "simulate",
     "Timeline",
+    "RADIO_PRESETS",
+    "RadioSpec",
+    "resolve_radio",
     "apportion",
     "Arrival",
     "MultiUserResult",

@@ -232,3 +232,25 @@ def test_multiuser_csv_has_per_user_energy_means(tmp_path):
     # two requests per user ~30 s apart: each user's radio idles between them and pays two tails
     assert float(mu["3"]["radio_tail_j"]) == pytest.approx(lte.tail_energy())
     assert float(mu["3"]["radio_energy_j"]) > 2 * lte.tail_energy()
+
+
+def test_user_radio_preset_and_network_naming_it(tmp_path):
+    import csv
+
+    from splitbench.harness import load_suite, run_suite
+
+    (tmp_path / "mine" / "radios").mkdir(parents=True)
+    (tmp_path / "mine" / "networks").mkdir()
+    (tmp_path / "mine" / "radios" / "slow-lte.yaml").write_text(
+        "base: lte\ntail: [[drx, 30.0, 1.0]]\nsource: {tail: 'a 30 s tail at 1 W [I]'}\n", encoding="utf-8")
+    (tmp_path / "mine" / "networks" / "lte-slow.yaml").write_text(
+        "base: 4g\nradio: slow-lte\nsource: 4g with a long-tailed radio [I]\n", encoding="utf-8")
+    (tmp_path / "s.yaml").write_text(
+        "name: r\npresets: [mine]\ndefaults: {prompt_tokens: 8, new_tokens: 4}\nscenarios:\n"
+        "  - {model: tiny, method: cloud-only, network: lte-slow, device: snapdragon-8gen3,"
+        " cloud: a100-80g}\n",
+        encoding="utf-8")
+    run_suite(load_suite(str(tmp_path / "s.yaml")), tmp_path / "out", render_report=False)
+    row = next(csv.DictReader(open(tmp_path / "out" / "results.csv", encoding="utf-8")))
+    assert float(row["radio_tail_j"]) == pytest.approx(30.0)
+    assert "a 30 s tail at 1 W" in (tmp_path / "out" / "scenarios.yaml").read_text(encoding="utf-8")
