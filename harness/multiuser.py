@@ -12,7 +12,9 @@ of netsim.simulate and becomes one row of ``multiuser.csv`` (one row per scenari
 - ``requests_per_user`` — requests each user makes (default 1);
 - ``max_batch`` — requests the cloud serves at once (continuous batching; default 32);
 - ``policy`` — ``interleave`` (layer-level, default), ``step`` (the batch's step held together) or
-  ``exclusive`` (no batching: one step per launch, first ready first served).
+  ``exclusive`` (no batching: one step per launch, first ready first served);
+- ``shared_cell`` — true: the users of one network share one uplink and one downlink bottleneck (one
+  cell); false (default): each user has a link of its own.
 
 Multi-user scenarios run in-process one after another (each takes a second or a few), after the
 single-user ones, reusing the run's trace cache; a finished one is kept in
@@ -39,6 +41,7 @@ MULTIUSER_DEFAULTS: dict[str, Any] = {
     "requests_per_user": 1,
     "max_batch": 32,
     "policy": "interleave",
+    "shared_cell": False,
 }
 MULTIUSER_KEYS = ("users", *MULTIUSER_DEFAULTS)
 
@@ -55,6 +58,7 @@ MULTIUSER_COLUMNS = [
     "users",
     "max_batch",
     "policy",
+    "shared_cell",
     "arrival",
     "think_time_s",
     "requests_per_user",
@@ -158,11 +162,14 @@ def run_one(sc: Resolved, trace: Any, classes: list[Any]) -> dict[str, Any]:
         "users": p["users"],
         "max_batch": p["max_batch"],
         "policy": p["policy"],
+        "shared_cell": bool(p["shared_cell"]),
         "think_time_s": float(p["think_time_s"]),
         "requests_per_user": p["requests_per_user"],
         "seed": sc.seed,
     }
-    ok, reason = feasible(trace, sc.device, sc.cloud, sc.new_tokens)
+    # the cloud holds the KV caches of every request it serves at once: up to max_batch, at most one
+    # per user (a user's requests run one after another)
+    ok, reason = feasible(trace, sc.device, sc.cloud, sc.new_tokens, min(p["users"], p["max_batch"]))
     row["feasible"], row["infeasible_reason"] = ok, reason or None
     res = simulate_multiuser(
         trace,
@@ -176,6 +183,7 @@ def run_one(sc: Resolved, trace: Any, classes: list[Any]) -> dict[str, Any]:
         think_time_s=float(p["think_time_s"]),
         requests_per_user=p["requests_per_user"],
         seed=sc.seed,
+        shared_cell=bool(p["shared_cell"]),
     )
     m = res.metrics()
     m.update(_energy_means(sc, trace, res))
@@ -232,7 +240,8 @@ def run_multiuser(out: Path, scenarios: list[Resolved]) -> int:
         if isinstance(stored, dict) and stored.get("scenario") == rec and "row" in stored:
             rows.append(stored["row"])
         else:
-            todo.append((sc, classes, rec, traces.need(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)))
+            key = traces.need(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype, sc.trace_runtime())
+            todo.append((sc, classes, rec, key))
     for job in list(traces.jobs.values()):
         traces.add(*build_trace_task(job))
     for sc, classes, rec, key in todo:

@@ -164,6 +164,15 @@ class Resolved:
         radio, soc = energy_models(self.link, self.device)
         return {"radio": radio.to_dict() if radio else None, "soc_power": soc.to_dict() if soc else None}
 
+    def trace_runtime(self) -> dict[str, dict[str, str]]:
+        """Per side, the compute dtype, KV dtype and KV-cache kind of the device and cloud profiles
+        (their runtime's defaults unless set): what the trace is recorded with. act_dtype is only the
+        wire's."""
+        return {
+            f: {"device": getattr(self.device, f), "cloud": getattr(self.cloud, f)}
+            for f in ("compute_dtype", "kv_dtype", "kv_cache")
+        }
+
     def resolved_dict(self) -> dict[str, Any]:
         """Everything the scenario's result depends on, as plain data (scenarios.yaml, resume)."""
         d: dict[str, Any] = {
@@ -194,6 +203,16 @@ class ScenarioResolver:
     def __init__(self, suite: Suite) -> None:
         self.suite = suite
         self._memo: dict[tuple[str, str], Any] = {}
+
+    def calibrated(self, profile: Any, model: Any) -> Any:
+        """The profile with its measured speed applied (harness.calibrate), memoised per model."""
+        from .calibrate import calibrated
+
+        name = getattr(model, "name", str(model))
+        key = ("calibrated", json.dumps([to_plain(profile), name], sort_keys=True))
+        if key not in self._memo:
+            self._memo[key] = calibrated(profile, name)
+        return self._memo[key]
 
     def field(self, field: str, spec: Any, where: str) -> Any:
         key = (field, json.dumps(to_plain(spec), sort_keys=True))
@@ -259,8 +278,8 @@ class ScenarioResolver:
             model=objs["model"],
             method=method,
             link=objs["network"],
-            device=objs["device"],
-            cloud=objs["cloud"],
+            device=self.calibrated(objs["device"], objs["model"]),
+            cloud=self.calibrated(objs["cloud"], objs["model"]),
             prompt_tokens=int(f["prompt_tokens"]),
             new_tokens=int(f["new_tokens"]),
             act_dtype=str(f["act_dtype"]),

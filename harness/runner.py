@@ -36,7 +36,7 @@ from .multiuser import run_multiuser, split_multiuser
 from .resolve import Resolved, resolve_suite, to_plain
 from .results import results_csv, scenario_row, sweep_row, sweeps_csv, trace_columns
 from .suite import Suite
-from .tasks import SimJob, TraceJob, build_trace_task, energy_models, simulate_task, trace_key
+from .tasks import Runtime, SimJob, TraceJob, build_trace_task, energy_models, simulate_task, trace_key
 
 #: results.csv is re-assembled at most this often while a run is in progress (and always at the end).
 ASSEMBLE_EVERY_S = 1.0
@@ -103,8 +103,10 @@ class _Traces:
         self.parsed: dict[str, ExecutionTrace] = {}
         self.jobs: dict[str, TraceJob] = {}
 
-    def need(self, model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str) -> str:
-        key = trace_key(model, method, prompt_tokens, act_dtype)
+    def need(
+        self, model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str, runtime: Runtime = None
+    ) -> str:
+        key = trace_key(model, method, prompt_tokens, act_dtype, runtime)
         if key not in self.json and key not in self.jobs:
             cached = self.dir / f"{key}.json"
             if cached.is_file():
@@ -115,7 +117,7 @@ class _Traces:
                     return key
                 except (ValueError, TypeError, KeyError):
                     pass  # a stale or foreign file: rebuild it
-            self.jobs[key] = TraceJob(key, model, method, prompt_tokens, act_dtype)
+            self.jobs[key] = TraceJob(key, model, method, prompt_tokens, act_dtype, runtime)
         return key
 
     def add(self, key: str, text: str) -> None:
@@ -220,9 +222,10 @@ def _run_pending(
     traces = _Traces(out)
     keys: dict[str, tuple[str, str | None]] = {}
     for sc in pending:
-        k = traces.need(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)
+        dts = sc.trace_runtime()
+        k = traces.need(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype, dts)
         ref = _reference_method(sc) if sc.sweep is None else None
-        rk = traces.need(sc.model, ref, sc.prompt_tokens, sc.act_dtype) if ref is not None else None
+        rk = traces.need(sc.model, ref, sc.prompt_tokens, sc.act_dtype, dts) if ref is not None else None
         keys[sc.scenario_id] = (k, rk)
 
     bar = tqdm(

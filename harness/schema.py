@@ -64,6 +64,7 @@ MULTIUSER_FIELDS: dict[str, dict[str, Any]] = {
     "requests_per_user": {"type": "integer", "minimum": 1},
     "max_batch": {"type": "integer", "minimum": 1},
     "policy": {"enum": ["interleave", "step", "exclusive"]},
+    "shared_cell": {"type": "boolean"},
 }
 SCENARIO_FIELDS.update(MULTIUSER_FIELDS)
 

@@ -16,17 +16,17 @@ from .resolve import Resolved, resolve_suite
 from .results import scenario_row, trace_columns
 from .schema import validate_suite
 from .suite import Suite, expand_scenarios, load_presets
-from .tasks import SimJob, TraceJob, build_trace_task, energy_models, simulate_task, trace_key
+from .tasks import Runtime, SimJob, TraceJob, build_trace_task, energy_models, simulate_task, trace_key
 
 _CACHE: dict[str, tuple[str, ExecutionTrace]] = {}
 
 
 def _trace(
-    model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str
+    model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str, runtime: Runtime = None
 ) -> tuple[str, str, ExecutionTrace]:
-    key = trace_key(model, method, prompt_tokens, act_dtype)
+    key = trace_key(model, method, prompt_tokens, act_dtype, runtime)
     if key not in _CACHE:
-        _, text = build_trace_task(TraceJob(key, model, method, prompt_tokens, act_dtype))
+        _, text = build_trace_task(TraceJob(key, model, method, prompt_tokens, act_dtype, runtime))
         _CACHE[key] = (text, ExecutionTrace.from_json(text))
     text, trace = _CACHE[key]
     return key, text, trace
@@ -58,9 +58,10 @@ def run_scenario(presets: list[str | Path] | None = None, **fields: Any) -> dict
     from splitbench.models import comparable_lora_split
 
     sc = resolve_one(fields, presets=presets)
-    key, text, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype)
+    dts = sc.trace_runtime()
+    key, text, trace = _trace(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype, dts)
     ref_method = comparable_lora_split(sc.method)
-    ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype)[2] if ref_method else None
+    ref = _trace(sc.model, ref_method, sc.prompt_tokens, sc.act_dtype, dts)[2] if ref_method else None
     radio, soc = energy_models(sc.link, sc.device)
     outcome = simulate_task(
         SimJob(

@@ -22,11 +22,19 @@ _PARSED_MAX = 64
 TIME_DIGITS = 9
 
 
-def trace_key(model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str) -> str:
-    """Everything a trace depends on — not the network nor the hardware, so those share a trace."""
+#: Per side, what a trace takes from the runtime of the hardware that runs it: ``compute_dtype``,
+#: ``kv_dtype``, ``kv_cache`` (each {device, cloud}); None: models/ defaults (fp16, static cache).
+Runtime = dict[str, dict[str, str]] | None
+
+
+def trace_key(
+    model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str, runtime: Runtime = None
+) -> str:
+    """Everything a trace depends on — not the network nor the hardware (beyond each side's runtime
+    dtypes and KV cache), so those share a trace."""
     from splitbench.models import trace_cache_key
 
-    return str(trace_cache_key(model, method, prompt_tokens, act_dtype))
+    return str(trace_cache_key(model, method, prompt_tokens, act_dtype, **(runtime or {})))
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class TraceJob:
     method: dict[str, Any]
     prompt_tokens: int
     act_dtype: str
+    runtime: Runtime = None
 
 
 def build_trace_task(job: TraceJob) -> tuple[str, str]:
@@ -47,7 +56,9 @@ def build_trace_task(job: TraceJob) -> tuple[str, str]:
     with warnings.catch_warnings():  # transformers' deprecation notices are not the user's business
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        trace = build_trace(job.model, job.method, job.prompt_tokens, job.act_dtype, mode="shape")
+        trace = build_trace(
+            job.model, job.method, job.prompt_tokens, job.act_dtype, mode="shape", **(job.runtime or {})
+        )
     return job.key, trace.to_json()
 
 

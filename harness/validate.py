@@ -55,17 +55,8 @@ COMPUTE_MODELS: list[tuple[str, dict[str, Any]]] = [
 ]
 PROMPT_TOKENS = 128
 
-#: Device cases: published measured decode throughputs and the preset that models the hardware on
-#: the runtime that measured them (references/device_decode.yaml).
-DEVICE_CASES_FILE = Path(__file__).resolve().parent / "references" / "device_decode.yaml"
-
-
-def device_reference_cases() -> list[dict[str, Any]]:
-    import yaml
-
-    return list(yaml.safe_load(DEVICE_CASES_FILE.read_text(encoding="utf-8"))["cases"])
-
-
+#: Device cases: published measured decode throughputs (REFERENCE.md) and the preset that models the
+#: hardware on the runtime that measured it.
 DEVICE_PROMPT_TOKENS = 128
 DEVICE_NEW_TOKENS = 16  # short generations, as the published benchmarks use
 
@@ -128,7 +119,8 @@ def predict_host(preset: Any, prompt_tokens: int, decode_steps: int, host: Any) 
     from splitbench.models import build_trace
     from splitbench.netsim import LinkSpec, simulate
 
-    tr = fp32_weights(build_trace(preset, "device-only", prompt_tokens, act_dtype="fp32", mode="shape"))
+    tr = fp32_weights(build_trace(preset, "device-only", prompt_tokens, mode="shape",
+                                  compute_dtype=host.compute_dtype, kv_dtype=host.kv_dtype))
     link = LinkSpec(up_mbps=1000, down_mbps=1000, rtt_ms=0, transport="ideal", source="validate: unused")
     m = simulate(tr, link, host, host, new_tokens=decode_steps + 1).metrics()
     return m["ttft_s"], m["tpot_s"]
@@ -201,19 +193,40 @@ def _compute_cases(target: float) -> list[Case]:
 
 # -------------------------------------------------------------------------------------- device
 def device_cases(target: float = DEFAULT_TARGETS["device"]) -> list[Case]:
-    from splitbench.models import build_trace
-    from splitbench.netsim import NETWORK_PRESETS, resolve_profile, simulate
+    """Every measured decode speed of every preset, predicted without it: calibrated on another of
+    the same hardware's figures where it has one (a cross-check of the calibration: another model or
+    weight width), else by the roofline at the preset's stated efficiency."""
+    from splitbench.models import MODEL_PRESETS, build_trace
+    from splitbench.netsim import NETWORK_PRESETS, PROFILE_PRESETS, resolve_profile, simulate
+
+    from .calibrate import calibrate_on, parse_key
 
     out = []
     cloud = resolve_profile("a100-80g")
     link = NETWORK_PRESETS["paper-5g"]
-    for c in device_reference_cases():
-        prof = replace(resolve_profile(c["profile"]), measured_decode_tok_s={})  # the roofline alone
-        method = {"name": "device-only", "weight_bits": c["weight_bits"]}
-        tr = build_trace(c["model"], method, DEVICE_PROMPT_TOKENS)
-        m = simulate(tr, link, prof, cloud, new_tokens=DEVICE_NEW_TOKENS).metrics()
-        out.append(Case("device", f"{c['profile']}: {c['name']}", "TPOT (decode tok/s)", m["decode_tok_s"],
-                        c["decode_tok_s"], "tok/s", target, c["source"]))
+    for name in [n for n in PROFILE_PRESETS if n != "host"]:
+        preset = PROFILE_PRESETS[name]
+        figures = dict(preset.measured_decode_tok_s)
+        src = preset.source.get("measured_decode_tok_s", "") if isinstance(preset.source, dict) else ""
+        for key, tok_s in figures.items():
+            model, nbits = parse_key(key)
+            # calibrated on the nearest other figure: the same model at another width, else the model
+            # closest in size
+            size = MODEL_PRESETS[model].n_params
+            others = sorted((k for k in figures if k != key),
+                            key=lambda k: abs(MODEL_PRESETS[parse_key(k)[0]].n_params - size))
+            prof = replace(preset, measured_decode_tok_s={})
+            if others:
+                prof = calibrate_on(prof, others[0], figures[others[0]])
+                how = f"calibrated on {others[0]}"
+            else:
+                how = f"roofline, mem_eff {prof.mem_eff:g}, kernel {prof.kernel_overhead_us:g} us"
+            tr = build_trace(model, {"name": "device-only", "weight_bits": nbits}, DEVICE_PROMPT_TOKENS,
+                             compute_dtype=prof.compute_dtype, kv_dtype=prof.kv_dtype, kv_cache=prof.kv_cache)
+            prof = replace(prof, usable_mem_frac=1.0, mem_gb=max(prof.mem_gb, 1e3))  # speed, not capacity
+            m = simulate(tr, link, prof, cloud, new_tokens=DEVICE_NEW_TOKENS).metrics()
+            out.append(Case("device", f"{name}: {key}", f"decode tok/s ({how})", m["decode_tok_s"], tok_s,
+                            "tok/s", target, src))
     return out
 
 

@@ -18,13 +18,13 @@ from typing import Any
 from splitbench import SplitbenchError
 from splitbench.models import paradigms
 from splitbench.models.catalog import ModelPreset, resolve_model
-from splitbench.models.codec import ACT_DTYPES
+from splitbench.models.codec import ACT_DTYPES, KV_CACHES, per_side
 from splitbench.models.methods import resolve_method, split_params
 from splitbench.models.paradigms.base import SplitModel
 from splitbench.models.trace import TRACE_FORMAT_VERSION, Compute, ExecutionTrace, PhaseTrace, Transfer
 
 # part of the trace cache key: change it whenever a change to models/ alters what a trace records
-CODE_VERSION = "models-6"
+CODE_VERSION = "models-7"
 _LINEAR = ("flops", "kv_bytes", "activation_bytes", "matvec_rows", "elementwise_bytes", "attention_flops")
 
 
@@ -34,6 +34,9 @@ def make_split(
     mode: str = "shape",
     act_dtype: str = "fp16",
     seed: int = 0,
+    compute_dtype: str | dict[str, str] | None = None,
+    kv_dtype: str | dict[str, str] | None = None,
+    kv_cache: str | dict[str, str] | None = None,
 ) -> SplitModel:
     if mode not in ("shape", "numeric"):
         raise SplitbenchError(f"mode: {mode!r} must be shape or numeric")
@@ -43,7 +46,7 @@ def make_split(
     m = resolve_method(method)
     cls, params = paradigms.get(m["name"]), split_params(m)
     cls.check_model(params, preset)
-    return cls(preset, params, mode, act_dtype, seed)
+    return cls(preset, params, mode, act_dtype, seed, compute_dtype, kv_dtype, kv_cache)
 
 
 def _phase(steps: list[dict[str, Any]], phase: str, tokens: int, context: int) -> PhaseTrace:
@@ -81,11 +84,19 @@ def build_trace(
     act_dtype: str = "fp16",
     mode: str = "shape",
     seed: int = 0,
+    compute_dtype: str | dict[str, str] | None = None,
+    kv_dtype: str | dict[str, str] | None = None,
+    kv_cache: str | dict[str, str] | None = None,
 ) -> ExecutionTrace:
-    """The real split model run on the meta device (shape) or CPU tensors (numeric), recorded."""
+    """The real split model run on the meta device (shape) or CPU tensors (numeric), recorded.
+
+    ``act_dtype`` is the dtype of activations on the wire and changes nothing but payload bytes;
+    ``compute_dtype`` / ``kv_dtype`` (one dtype or ``{device, cloud}``; default fp16) are each side's
+    compute and KV-cache dtypes and ``kv_cache`` how its runtime appends to the cache (static, paged,
+    dynamic; default static): netsim's profiles carry their runtime's."""
     if not isinstance(prompt_tokens, int) or prompt_tokens < 1:
         raise SplitbenchError(f"prompt_tokens: must be a positive integer, got {prompt_tokens!r}")
-    split = make_split(model, method, mode, act_dtype, seed)
+    split = make_split(model, method, mode, act_dtype, seed, compute_dtype, kv_dtype, kv_cache)
     m = resolve_method(method)
     P = prompt_tokens
     variants = split.decode_variants()
@@ -115,9 +126,12 @@ def build_trace(
         "mode": mode,
         "code_version": CODE_VERSION,
         "kv_bytes_per_token": _kv_per_token(preset, split),
+        "compute_dtype": split.compute_dtype,
+        "kv_dtype": split.kv_dtype,
+        "kv_cache": split.kv_cache,
     }
     meta.update(split.trace_meta())
-    meta["whole_decode"] = _whole_decode(preset, split, decode, P, act_dtype, mode, seed)
+    meta["whole_decode"] = _whole_decode(preset, split, decode, P, mode, seed)
     weights, weights_source = split.variant_weights()
     if weights_source is not None:
         meta["variant_weights_source"] = weights_source
@@ -160,7 +174,6 @@ def _whole_decode(
     split: SplitModel,
     decode: dict[str, PhaseTrace],
     P: int,
-    act_dtype: str,
     mode: str,
     seed: int,
 ) -> dict[str, float]:
@@ -170,22 +183,25 @@ def _whole_decode(
     needs the whole model's roofline in the same terms as the trace (the same kernels, bytes, FLOPs)
     to scale every trace of that model by one factor. A paradigm with a ``whole_model_side`` *is*
     the whole model on that side; any other borrows the cloud-only trace of the same model (16-bit
-    weights).
+    weights) at this split's cloud dtypes and KV cache.
     """
     side = split.whole_model_side
     if side is not None:
         return _side_totals(decode["default"], side, split.weight_bits()[side])
     key = json.dumps({"c": preset.config, "n": preset.name}, sort_keys=True)
-    return dict(_cloud_only_totals(key, P, act_dtype, mode, seed))
+    rt = (split.compute_dtype["cloud"], split.kv_dtype["cloud"], split.kv_cache["cloud"])
+    return dict(_cloud_only_totals(key, P, rt, mode, seed))
 
 
 @lru_cache(maxsize=64)
 def _cloud_only_totals(
-    key: str, P: int, act_dtype: str, mode: str, seed: int
+    key: str, P: int, rt: tuple[str, str, str], mode: str, seed: int
 ) -> tuple[tuple[str, float], ...]:
     blob = json.loads(key)
     preset = ModelPreset(name=blob["n"], config=blob["c"], source="whole-model reference")
-    tr = build_trace(preset, "cloud-only", P, act_dtype, mode, seed)
+    tr = build_trace(
+        preset, "cloud-only", P, "fp16", mode, seed, compute_dtype=rt[0], kv_dtype=rt[1], kv_cache=rt[2]
+    )
     return tuple(tr.meta["whole_decode"].items())
 
 
@@ -193,19 +209,28 @@ def _kv_per_token(preset: ModelPreset, split: SplitModel) -> dict[str, int]:
     """KV bytes one context token adds on each side (netsim: memory at context t)."""
     from splitbench.models.codec import DTYPE_BYTES
 
-    per_layer = 2 * preset.n_kv_heads * preset.head_dim * DTYPE_BYTES[split.compute_dtype]
     out = {"device": 0, "cloud": 0}
     for i in range(preset.n_layers):
-        out[split.layer_side(i)] += per_layer
+        side = split.layer_side(i)
+        out[side] += 2 * preset.n_kv_heads * preset.head_dim * DTYPE_BYTES[split.kv_dtype[side]]
     return out
 
 
 def trace_cache_key(
-    model: str | dict | ModelPreset, method: str | dict, prompt_tokens: int, act_dtype: str = "fp16"
+    model: str | dict | ModelPreset,
+    method: str | dict,
+    prompt_tokens: int,
+    act_dtype: str = "fp16",
+    compute_dtype: str | dict[str, str] | None = None,
+    kv_dtype: str | dict[str, str] | None = None,
+    kv_cache: str | dict[str, str] | None = None,
 ) -> str:
     """Stable hash of everything a (shape-mode) trace depends on."""
     preset = resolve_model(model)
     blob = {
+        "compute_dtype": per_side(compute_dtype, "compute_dtype"),
+        "kv_dtype": per_side(kv_dtype, "kv_dtype"),
+        "kv_cache": per_side(kv_cache, "kv_cache", KV_CACHES, "static"),
         "config": preset.config,
         "name": preset.name,
         "method": resolve_method(method),

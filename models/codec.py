@@ -142,9 +142,27 @@ def get_codec(name: str) -> Codec:
     return CODECS[name]
 
 
-def compute_dtype_name(act_dtype: str) -> str:
-    """The dtype the sides compute and keep KV in: wire int8 still computes in fp16."""
-    return {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "fp16"}[act_dtype]
+#: dtypes a side may compute in or keep its KV cache in (independent of the wire's act_dtype).
+COMPUTE_DTYPES = ("fp32", "fp16", "bf16")
+
+
+#: How a runtime keeps its KV cache: written in place (static, paged) or grown by copying (dynamic).
+KV_CACHES = ("static", "paged", "dynamic")
+
+
+def per_side(
+    value: str | dict[str, str] | None,
+    what: str,
+    allowed: tuple[str, ...] = COMPUTE_DTYPES,
+    default: str = "fp16",
+) -> dict[str, str]:
+    """A {device, cloud} map from one value for both sides, such a map, or None (``default``)."""
+    if value is None:
+        value = default
+    out = {"device": value, "cloud": value} if isinstance(value, str) else dict(value)
+    if set(out) != {"device", "cloud"} or any(v not in allowed for v in out.values()):
+        raise SplitbenchError(f"{what}: {value!r} must be one of {', '.join(allowed)} (or one per side)")
+    return out
 
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}

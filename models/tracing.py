@@ -96,6 +96,7 @@ class _Segment:
     act_elems: float = 0.0
     elementwise_elems: float = 0.0
     kv_elems: float = 0.0
+    kv_copy_elems: float = 0.0  # a growing (dynamic) KV cache re-copied on each append
     kernels: int = 0
     matvec_rows: float = 0.0
     last_label: str = ""
@@ -116,13 +117,19 @@ class Recorder:
     """Collects the ordered steps of one forward step. Inactive (``recording=False``) runs still go
     through the channel and codec but leave no steps — used for numeric cache filling and verify."""
 
-    compute_dtype: str = "fp16"
+    # per side: the dtype matmul outputs and elementwise traffic are counted in, and the KV cache's
+    compute_dtype: dict[str, str] = field(default_factory=lambda: {"device": "fp16", "cloud": "fp16"})
+    kv_dtype: dict[str, str] = field(default_factory=lambda: {"device": "fp16", "cloud": "fp16"})
+    # per side: "static" / "paged" (the new token's K/V written in place) or "dynamic" (the cache is a
+    # tensor grown by concatenation: every append reads the old cache and writes the new one)
+    kv_cache: dict[str, str] = field(default_factory=lambda: {"device": "static", "cloud": "static"})
     weight_bits: dict[str, int] = field(default_factory=lambda: {"device": 16, "cloud": 16})
     recording: bool = False
     steps: list[_Segment | _Message] = field(default_factory=list)
     current: _Segment | None = None
     side_params: dict[str, dict[int, float]] = field(default_factory=lambda: {"device": {}, "cloud": {}})
     _paused: int = 0
+    _fused: int = 0
 
     # ----- segments -----
     def begin(self, side: str, label: str, deps: tuple[int, ...] | None = None) -> int:
@@ -149,6 +156,16 @@ class Recorder:
 
     def _default_deps(self) -> tuple[int, ...]:
         return (self.steps[-1].id,) if self.steps else ()
+
+    @contextlib.contextmanager
+    def fused(self):
+        """Ops run here are counted (FLOPs, bytes) but launch no kernels of their own: they are
+        fused into the neighbouring kernel (PrivateLoRA's A and B folded into the projections)."""
+        self._fused += 1
+        try:
+            yield
+        finally:
+            self._fused -= 1
 
     @contextlib.contextmanager
     def paused(self):
@@ -182,6 +199,13 @@ class Recorder:
     def add_kv(self, elems: int) -> None:
         if self.counting:
             self.current.kv_elems += elems
+
+    def add_kv_append(self, old_elems: int, new_elems: int) -> None:
+        """One layer's K and V appended to a cache already holding ``old_elems`` elements."""
+        if self.counting and old_elems and self.kv_cache[self.current.side] == "dynamic":
+            # torch.cat of K and of V: two kernels reading the old cache and writing the grown one
+            self.current.kv_copy_elems += old_elems + new_elems
+            self.current.kernels += 2
 
     # ----- transfers -----
     def message(
@@ -220,7 +244,8 @@ class Recorder:
                 seg.attention_flops += flops
         if packet in _NOT_KERNELS:
             return
-        seg.kernels += 1
+        if not self._fused:
+            seg.kernels += 1
         written = _float_elems(out)
         if packet in _MATMULS or packet in flop_registry:
             seg.matvec_rows += _matvec_rows(packet, args)
@@ -231,10 +256,10 @@ class Recorder:
 
     def exported_steps(self) -> list[dict[str, Any]]:
         """Steps as plain dicts (ids, deps, raw counts) — assembled into Compute/Transfer by build."""
-        nb = DTYPE_BYTES[self.compute_dtype]
         out = []
         for s in self.steps:
             if isinstance(s, _Segment):
+                nb = DTYPE_BYTES[self.compute_dtype[s.side]]
                 label = (
                     s.label if not s.last_label or s.last_label == s.label else f"{s.label} .. {s.last_label}"
                 )
@@ -249,11 +274,13 @@ class Recorder:
                         "attention_flops": float(s.attention_flops),
                         "weight_bytes": float(s.weight_bytes),
                         "activation_bytes": float(s.act_elems * nb),
-                        "elementwise_bytes": float(s.elementwise_elems * nb),
-                        "kv_bytes": float(s.kv_elems * nb),
+                        "elementwise_bytes": float(
+                            s.elementwise_elems * nb + s.kv_copy_elems * DTYPE_BYTES[self.kv_dtype[s.side]]
+                        ),
+                        "kv_bytes": float(s.kv_elems * DTYPE_BYTES[self.kv_dtype[s.side]]),
                         "kernels": int(s.kernels),
                         "matvec_rows": float(s.matvec_rows),
-                        "dtype": self.compute_dtype,
+                        "dtype": self.compute_dtype[s.side],
                     }
                 )
             else:
@@ -434,8 +461,9 @@ class KVCache:
 
     Own class rather than ``DynamicCache`` because each side of a split keeps only its own layers,
     and a shape-mode decode step needs a cache of length t made of meta tensors without running t
-    steps (:meth:`fill_meta`). The concatenation is excluded from activation bytes (a real engine
-    writes the new token in place); the read of the whole cache is counted in kv_bytes.
+    steps (:meth:`fill_meta`). The read of the whole cache is counted in kv_bytes. The concatenation
+    stands for the runtime's append: in place for a static or paged cache (nothing more to count),
+    a copy of the whole cache for a dynamic one (transformers' DynamicCache: Recorder.add_kv_append).
     """
 
     def __init__(self, rec: Recorder):
@@ -443,11 +471,14 @@ class KVCache:
         self.layers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def update(self, k: torch.Tensor, v: torch.Tensor, layer_idx: int, *args: Any, **kwargs: Any):
+        old = 0
         with self.rec.paused():
             if layer_idx in self.layers:
                 pk, pv = self.layers[layer_idx]
+                old = pk.numel() + pv.numel()
                 k, v = torch.cat([pk, k], dim=-2), torch.cat([pv, v], dim=-2)
             self.layers[layer_idx] = (k, v)
+        self.rec.add_kv_append(old, k.numel() + v.numel())
         self.rec.add_kv(k.numel() + v.numel())
         return k, v
 

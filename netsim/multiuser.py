@@ -5,26 +5,27 @@ replays N users' requests against one batching cloud node.
 
 Model
 -----
-The replay is the engine's (engine.py): one walker per user — its own device (steps one at a
-time) and its own link (two TCP senders whose state persists across the user's requests) — and
-the shared cloud under a scheduling policy: ``interleave`` (layer-level batching, default),
-``step`` (iteration-level, the batch held together) or ``exclusive`` (no batching, first ready
-first served). A launch batches steps that share weights and is priced by the cost model over the
-summed user terms (cost.py): weights once, FLOPs and activation/KV bytes per user; a launch of one
-step costs exactly the single-user step time, so with one user every time equals netsim.simulate's.
-Continuous batching: at most ``max_batch`` requests hold a cloud slot (their KV cache) at a time; a
-request takes a slot when it starts (FIFO by arrival) and frees it when its last token is known on
-the device. Queueing delay = slot time - arrival time; TTFT counts from arrival.
-- Arrivals: ``closed`` — each user issues ``requests_per_user`` requests one after another, the
-  first at t = 0, the next an exponentially distributed think time (mean ``think_time_s``; 0 = none)
-  after the previous one ends. ``{"poisson": rate}`` — an open stream of users x
-  requests_per_user requests with exponential gaps (mean 1/rate), the k-th going to user k mod N;
-  a user serves its own requests in order (one connection), and the time a request waits for its
-  user's previous one counts as queueing delay. The run ends when every request has finished.
-- Randomness: user i draws from seed + i * 1_000_003 (its links' loss/jitter and SPA's gate, as
-  in netsim.simulate — so user 0 with ``seed`` reproduces the single-user run); think times and
-  arrival gaps from their own seeded generators; the user mix is assigned by largest remainder
-  and shuffled with the seed.
+The replay is the engine's (engine.py): one walker per user — its own device (steps one at a time)
+and its own link (two TCP senders whose state persists across the user's requests) — and the shared
+cloud under a scheduling policy: ``interleave`` (layer-level batching, default), ``step``
+(iteration-level, the batch held together) or ``exclusive`` (no batching, first ready first served).
+With ``shared_cell`` the users of one network (one mix class) share its uplink and its downlink
+bottleneck (cell.py), each keeping its own TCP connection. A launch batches steps that share weights
+and is priced by the cost model over the summed user terms (cost.py): weights once, FLOPs and
+activation/KV bytes per user; a launch of one step costs exactly the single-user step time, so with
+one user every time equals netsim.simulate's. Continuous batching: at most ``max_batch`` requests
+hold a cloud slot (their KV cache) at a time; a request takes a slot when it starts (FIFO by
+arrival) and frees it when its last token is known on the device. Queueing delay = slot time -
+arrival time; TTFT counts from arrival. - Arrivals: ``closed`` — each user issues
+``requests_per_user`` requests one after another, the first at t = 0, the next an exponentially
+distributed think time (mean ``think_time_s``; 0 = none) after the previous one ends. ``{"poisson":
+rate}`` — an open stream of users x requests_per_user requests with exponential gaps (mean 1/rate),
+the k-th going to user k mod N; a user serves its own requests in order (one connection), and the
+time a request waits for its user's previous one counts as queueing delay. The run ends when every
+request has finished. - Randomness: user i draws from seed + i * 1_000_003 (its links' loss/jitter
+and SPA's gate, as in netsim.simulate — so user 0 with ``seed`` reproduces the single-user run);
+think times and arrival gaps from their own seeded generators; the user mix is assigned by largest
+remainder and shuffled with the seed.
 
 Token times are arrivals on the device; where the trace streams the token (cloud-only, SPA) the
 next step does not wait for its downlink (engine.py), and a request's slot is freed when its last
@@ -45,7 +46,8 @@ from splitbench import SplitbenchError
 from splitbench.models.trace import ExecutionTrace
 
 from .batching import apportion
-from .engine import POLICIES, Engine, Request, Walker
+from .cell import share
+from .engine import DOWN, POLICIES, UP, Engine, Request, Walker
 from .link import LinkSpec
 from .profiles import Profile
 
@@ -202,6 +204,7 @@ def simulate_multiuser(
     think_time_s: float = 0.0,
     requests_per_user: int = 1,
     seed: int = 0,
+    shared_cell: bool = False,
 ) -> MultiUserResult:
     """Replay ``users`` users of ``trace`` against one shared, batching ``cloud`` (module docstring)."""
     _check_int("users", users, 1)
@@ -229,8 +232,12 @@ def simulate_multiuser(
 
     eng = Engine(trace, cloud, new_tokens, max_batch, policy)
     assigned = assign_classes(classes, users, seed)
+    cells: dict = {}  # shared_cell: (network, direction) -> cell.Cell
     for i, cls in enumerate(assigned):
-        eng.add_user(cls.link, cls.device, seed + i * USER_SEED_STRIDE, name=cls.name)
+        u = eng.add_user(cls.link, cls.device, seed + i * USER_SEED_STRIDE, name=cls.name)
+        if shared_cell:  # the users of one network share its two bottlenecks (cell.py)
+            for lane, direction in ((UP, "up"), (DOWN, "down")):
+                u.paths[lane] = share(u.paths[lane], cells, (cls.name, direction))
 
     think_rng = random.Random(f"{seed}:think")
 

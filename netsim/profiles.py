@@ -12,7 +12,8 @@ everything is memory-bound, that is the same sum as before; in a prefill it is t
 head, which a max() with the prompt's GEMMs hid. (Profile.step_time, Profile.time_of.)
 Decode is memory-bandwidth bound, so ``mem_bw_gbps`` and ``mem_eff`` matter most; efficiencies
 depend on the runtime (llama.cpp, MLC, HF eager) and are stated per profile with their source.
-A measured decode throughput (``measured_decode_tok_s``) overrides the roofline: see replay.py.
+A measured decode throughput (``measured_decode_tok_s``) calibrates the profile's efficiency for
+every paradigm that runs on it (calibration.py; the harness applies it when it resolves a scenario).
 """
 
 from __future__ import annotations
@@ -25,8 +26,53 @@ from typing import Any
 import numpy as np
 
 from splitbench import SplitbenchError
+from splitbench.models.codec import COMPUTE_DTYPES, KV_CACHES
 from splitbench.models.presets import PresetFile, PresetTable
 from splitbench.models.trace import Compute
+
+I = "[I] estimate"  # noqa: E741
+
+#: runtime -> (compute dtype, KV-cache dtype, KV-cache kind, source): what a profile computes in and
+#: how it keeps its KV cache unless it says (models.codec.KV_CACHES: a dynamic cache is re-copied on
+#: every append, a static or paged one is written in place).
+RUNTIME_DEFAULTS: dict[str, tuple[str, str, str, str]] = {
+    "hf-transformers": (
+        "fp16",
+        "fp16",
+        "dynamic",
+        "eager transformers with torch_dtype=float16 (the PrivateLoRA paper's A100 figures); its default "
+        "DynamicCache appends with torch.cat, copying each layer's K and V every step "
+        "(transformers cache_utils.DynamicLayer.update) [S]",
+    ),
+    "llama.cpp": (
+        "fp16",
+        "fp16",
+        "static",
+        "KV cache preallocated, type f16 by default (llama.cpp --cache-type-k/-v) [S]; activations fp16 "
+        f"on GPU/Metal back ends {I}",
+    ),
+    "mlc": (
+        "fp16",
+        "fp16",
+        "paged",
+        "MLC LLM q4f16/q0f16 modes: fp16 activations and KV cache, in its paged KV cache (MLC LLM docs) [S]",
+    ),
+    "vllm": (
+        "fp16",
+        "fp16",
+        "paged",
+        "vLLM dtype=auto runs fp16 checkpoints in fp16, kv_cache_dtype=auto keeps the model dtype, "
+        "PagedAttention writes each token's K/V into its block in place (vLLM docs; Kwon et al., "
+        "SOSP 2023) [S]",
+    ),
+    "torch-cpu": (
+        "fp32",
+        "fp32",
+        "static",
+        "fp32 eager PyTorch on the CPU with a preallocated StaticCache (what `host` and validate time) [M]",
+    ),
+    "": ("fp16", "fp16", "static", f"fp16, cache written in place {I}"),
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +105,26 @@ class Profile:
     prefill_w: float | None = None
     decode_w: float | None = None
     wait_w: float | None = None
+    # The dtypes this side computes in and keeps its KV cache in, and how its runtime appends to the
+    # cache; "" = the runtime's default (RUNTIME_DEFAULTS). Independent of the wire's act_dtype.
+    compute_dtype: str = ""
+    kv_dtype: str = ""
+    kv_cache: str = ""
+    # Which measured speed set this profile's efficiency (netsim.calibration); "" = none applied.
+    calibration: str = ""
+
+    def __post_init__(self) -> None:
+        default = RUNTIME_DEFAULTS.get(self.runtime, RUNTIME_DEFAULTS[""])
+        filled = []
+        for f, v in zip(("compute_dtype", "kv_dtype", "kv_cache"), default, strict=False):
+            if not getattr(self, f):
+                object.__setattr__(self, f, v)
+                filled.append(f)
+        if filled and isinstance(self.source, dict):
+            src = dict(self.source)
+            for f in filled:
+                src.setdefault(f, f"default of the {self.runtime or 'unnamed'} runtime: {default[3]}")
+            object.__setattr__(self, "source", src)
 
     def __hash__(self) -> int:
         return hash(json.dumps(asdict(self), sort_keys=True))
@@ -131,6 +197,15 @@ class Profile:
             v = getattr(self, f)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
                 raise SplitbenchError(f"profile.{f}: must be a number of watts >= 0, got {v!r}")
+        for f in ("compute_dtype", "kv_dtype"):
+            if getattr(self, f) not in COMPUTE_DTYPES:
+                raise SplitbenchError(
+                    f"profile.{f}: {getattr(self, f)!r} must be one of {', '.join(COMPUTE_DTYPES)}"
+                )
+        if self.kv_cache not in KV_CACHES:
+            raise SplitbenchError(
+                f"profile.kv_cache: {self.kv_cache!r} must be one of {', '.join(KV_CACHES)}"
+            )
         if any(not isinstance(v, int | float) or v <= 0 for v in self.measured_decode_tok_s.values()):
             raise SplitbenchError("profile.measured_decode_tok_s: values must be positive tok/s")
         return self

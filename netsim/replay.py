@@ -45,12 +45,17 @@ def simulate(
     return tl
 
 
-def feasible(trace: ExecutionTrace, device: Profile, cloud: Profile, new_tokens: int) -> tuple[bool, str]:
-    """Do weights + KV cache at prompt + new_tokens context fit in each side's usable memory?"""
+def feasible(
+    trace: ExecutionTrace, device: Profile, cloud: Profile, new_tokens: int, cloud_requests: int = 1
+) -> tuple[bool, str]:
+    """Do weights + KV cache at prompt + new_tokens context fit in each side's usable memory?
+
+    ``cloud_requests``: requests whose KV caches the cloud holds at once (a batching cloud serving
+    several users); each device holds its own one."""
     ctx = trace.prompt_tokens + new_tokens
-    for side, prof, base in (
-        ("device", device, trace.device_memory_bytes),
-        ("cloud", cloud, trace.cloud_memory_bytes),
+    for side, prof, base, n in (
+        ("device", device, trace.device_memory_bytes, 1),
+        ("cloud", cloud, trace.cloud_memory_bytes, cloud_requests),
     ):
         kv = trace.meta.get("kv_bytes_per_token", {}).get(side)
         if kv is None:  # a decode step reads the whole cache: its per-context KV slope is the cache per token
@@ -61,12 +66,13 @@ def feasible(trace: ExecutionTrace, device: Profile, cloud: Profile, new_tokens:
                 ),
                 default=0.0,
             )
-        need = base + kv * ctx
+        need = base + kv * ctx * n
         have = prof.usable_bytes()
         if need > have:
+            reqs = f" x {n} requests" if n > 1 else ""
             return False, (
                 f"{side} {prof.name}: needs {need / 1e9:.2f} GB (weights+buffers "
-                f"{base / 1e9:.2f} + KV {kv * ctx / 1e9:.2f} at {ctx} tokens) > usable "
+                f"{base / 1e9:.2f} + KV {kv * ctx * n / 1e9:.2f} at {ctx} tokens{reqs}) > usable "
                 f"{have / 1e9:.2f} GB ({prof.usable_mem_frac:.0%} of {prof.mem_gb:g} GB)"
             )
     return True, ""

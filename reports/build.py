@@ -17,7 +17,7 @@ from splitbench.reports.document import (
 from splitbench.reports.energy import energy_figures, energy_tables
 from splitbench.reports.load import load
 from splitbench.reports.multiuser import section_multiuser
-from splitbench.reports.paper import paper_tables, section_paper
+from splitbench.reports.paper import paper_tables, section_paper, waterfall_figure
 from splitbench.reports.plots import build_figures, save_figure
 from splitbench.reports.tables import break_even_table, build_tables, write_tables
 
@@ -37,6 +37,10 @@ def render(results_dir: Path) -> Path:
     ctx.extra_tables = latency_tables(ctx)
     ctx.extra_tables.update(energy_tables(data))
     ctx.extra_tables.update(paper_tables(ctx))  # the PrivateLoRA claims (reports/paper.py)
+    wf = ctx.extra_tables.get("paper_waterfall")
+    if wf is not None:
+        ctx.figure_paths["paper_waterfall"] = save_figure(waterfall_figure(wf.data), plots_dir,
+                                                          "paper_waterfall")[0]
     write_tables(tables + ([be_table] if be_table else []) + list(ctx.extra_tables.values()),
                  results_dir / "tables")
     # the paper's claims go right after the headline (section_paper is empty for other suites)

@@ -75,10 +75,20 @@ class ReportContext:
 
 
 # ---------------------------------------------------------------- sections
+def _multiuser_only(ctx: ReportContext) -> bool:
+    """Only multi-user scenarios ran: results.csv is empty and the single-user sections are left out."""
+    return ctx.data.results.empty
+
+
 def section_title(ctx: ReportContext) -> list[Block]:
     res = ctx.data.results
+    mu = ctx.data.multiuser
+    count = f"{len(res)} scenarios"
+    if mu is not None and not mu.empty:
+        count = f"{len(res)} single-user and {len(mu)} multi-user scenarios"
     return [Heading(1, f"splitbench report: {ctx.data.path.name}"),
-            Para(f"{len(res)} scenarios, built from the results directory alone (`results.csv`"
+            Para(f"{count}, built from the results directory alone (`results.csv`"
+                 + (", `multiuser.csv`" if mu is not None else "")
                  + (", `scenarios.yaml`" if ctx.data.scenarios else "")
                  + (", `timelines/`" if ctx.data.timelines else "")
                  + (", `sweeps.csv`" if ctx.data.sweeps is not None else "") + "). Tables are also written "
@@ -102,6 +112,8 @@ def _link_summary(spec: dict[str, Any]) -> str:
 
 
 def section_scenarios(ctx: ReportContext) -> list[Block]:
+    if _multiuser_only(ctx):
+        return []
     res = ctx.data.results
     nets: dict[str, str] = {}
     for sid, net in zip(res["scenario_id"], res["network"], strict=True):
@@ -134,6 +146,8 @@ def section_scenarios(ctx: ReportContext) -> list[Block]:
 
 
 def section_headline(ctx: ReportContext) -> list[Block]:
+    if _multiuser_only(ctx):
+        return []
     out: list[Block] = [Heading(2, "Headline")]
     for title, sentences in headline(ctx.data.results, ctx.break_evens):
         out += [Heading(3, title), Bullets(sentences)]
@@ -145,6 +159,8 @@ def _table_block(t: Table, caption: str) -> TableBlock:
 
 
 def section_tables(ctx: ReportContext) -> list[Block]:
+    if _multiuser_only(ctx):
+        return []
     out: list[Block] = [Heading(2, "Tables"),
                         Para("One table per model and network, one row per paradigm. Values are "
                              "results.csv values in the header's unit (seconds shown as ms where marked); "
@@ -161,6 +177,8 @@ def section_tables(ctx: ReportContext) -> list[Block]:
 
 
 def section_plots(ctx: ReportContext) -> list[Block]:
+    if _multiuser_only(ctx):
+        return []
     out: list[Block] = [Heading(2, "Figures")]
     root = ctx.data.path
     for f in ctx.figures:
@@ -211,8 +229,11 @@ def presets_used(ctx: ReportContext) -> list[tuple[str, str, list[tuple[str, str
     the sources are every ``source`` string inside that part's resolved spec in scenarios.yaml.
     """
     seen: dict[tuple[str, str, tuple], None] = {}
-    res = ctx.data.results
-    for row in res.to_dict("records"):
+    rows = ctx.data.results.to_dict("records")
+    mu = ctx.data.multiuser
+    if mu is not None and "scenario_id" in mu.columns:
+        rows += mu.to_dict("records")
+    for row in rows:
         spec = ctx.data.scenarios.get(row["scenario_id"])
         if spec is None:
             continue

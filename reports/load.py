@@ -74,8 +74,9 @@ def _numeric(df: pd.DataFrame, column: str, path: Path) -> pd.Series:
     return out
 
 
-def read_results(path: Path) -> pd.DataFrame:
-    """Read results.csv with typed columns; SplitbenchError when missing or malformed."""
+def read_results(path: Path, allow_empty: bool = False) -> pd.DataFrame:
+    """Read results.csv with typed columns; SplitbenchError when missing or malformed, or when it
+    has no rows unless ``allow_empty`` (a run of multi-user scenarios only: multiuser.csv has them)."""
     if not path.is_file():
         raise SplitbenchError(f"{path}: results.csv not found (run `splitbench run` first)")
     try:
@@ -86,7 +87,7 @@ def read_results(path: Path) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise SplitbenchError(f"{path}: missing column(s): {', '.join(missing)}")
-    if df.empty:
+    if df.empty and not allow_empty:
         raise SplitbenchError(f"{path}: results.csv has no rows")
     for c in TEXT_COLUMNS:
         if df[c].isna().any():
@@ -205,13 +206,16 @@ def load(results_dir: Path) -> ResultsDir:
     """Read one results directory; only results.csv is mandatory."""
     results_dir = Path(results_dir)
     multiuser_path = results_dir / "multiuser.csv"
+    multiuser = pd.read_csv(multiuser_path) if multiuser_path.is_file() else None
     return ResultsDir(
         path=results_dir,
-        results=read_results(results_dir / "results.csv"),
+        results=read_results(
+            results_dir / "results.csv", allow_empty=multiuser is not None and not multiuser.empty
+        ),
         scenarios=read_scenarios(results_dir / "scenarios.yaml"),
         timelines=read_timelines(results_dir / "timelines"),
         sweeps=read_sweeps(results_dir / "sweeps.csv"),
-        multiuser=pd.read_csv(multiuser_path) if multiuser_path.is_file() else None,
+        multiuser=multiuser,
     )
 
 

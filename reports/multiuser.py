@@ -13,7 +13,7 @@ from splitbench.reports.document import Block, FigureBlock, Heading, Para, Repor
 from splitbench.reports.metrics import fmt_number, paradigm_color
 from splitbench.reports.plots import RC, save_figure
 
-GROUP = ["model", "method", "method_label", "network", "policy", "max_batch"]
+GROUP = ["model", "method", "method_label", "network", "policy", "max_batch", "cloud", "shared_cell"]
 NUMERIC = ["users", "max_batch", "aggregate_tok_s", "tpot_p90_s", "tpot_p50_s", "ttft_p90_s",
            "cloud_utilisation", "mean_batch", "queue_delay_mean_s", "cloud_stall_s"]
 
@@ -22,15 +22,19 @@ def read_multiuser(path: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     df = pd.read_csv(path, dtype={"scenario_id": str, "network": str, "policy": str})
+    if "shared_cell" not in df:  # written before users could share a cell
+        df["shared_cell"] = False
+    df["shared_cell"] = df["shared_cell"].astype(str).str.lower() == "true"
     for c in NUMERIC:
         if c in df:
             df[c] = pd.to_numeric(df[c], errors="coerce")
     return df
 
 
-def _label(key: tuple) -> str:
-    model, _method, label, network, policy, max_batch = key
-    return f"{label}, {policy}, {network}"
+def _label(key: tuple, show_cloud: bool = False) -> str:
+    model, _method, label, network, policy, max_batch, cloud, shared = key
+    return (f"{label}, {policy}, {network}" + (", one shared cell" if shared else "")
+            + (f", {cloud}" if show_cloud else ""))
 
 
 def multiuser_figure(df: pd.DataFrame) -> Figure:
@@ -43,12 +47,13 @@ def multiuser_figure(df: pd.DataFrame) -> Figure:
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(10, 5.2), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
+        show_cloud = df["cloud"].nunique() > 1
         for key, g in df.groupby(GROUP, sort=True):
             g = g.sort_values("users")
-            style = "--" if key[4] == "step" else "-"
-            marker = "s" if ":" in str(key[3]) else "o"
+            style = "--" if key[4] == "step" else ":" if key[7] else "-"
+            marker = "s" if ":" in str(key[3]) else "^" if show_cloud and "vllm" in str(key[6]) else "o"
             kw = {"color": paradigm_color(key[1]), "linestyle": style, "marker": marker, "markersize": 4}
-            ax1.plot(g["users"], g["aggregate_tok_s"], label=_label(key), **kw)
+            ax1.plot(g["users"], g["aggregate_tok_s"], label=_label(key, show_cloud), **kw)
             ax2.plot(g["users"], g["tpot_p90_s"], **kw)
         for ax, y, title in (
             (ax1, "aggregate decode throughput (tok/s)", "Throughput of all users together"),
@@ -68,8 +73,8 @@ def multiuser_figure(df: pd.DataFrame) -> Figure:
 
 def _utilisation_paragraph(df: pd.DataFrame) -> str | None:
     """Step vs interleave for PrivateLoRA at the largest N both policies ran (same link and batch)."""
-    pl = df[df["method"] == "privatelora"]
-    keys = ["model", "method_label", "network", "max_batch", "users"]
+    pl = df[(df["method"] == "privatelora") & ~df["shared_cell"]]
+    keys = ["model", "method_label", "network", "max_batch", "users", "cloud"]
     step = pl[pl["policy"] == "step"].set_index(keys)
     inter = pl[pl["policy"] == "interleave"].set_index(keys)
     both = step.index.intersection(inter.index)
@@ -79,7 +84,7 @@ def _utilisation_paragraph(df: pd.DataFrame) -> str | None:
     # one sentence per network, at its largest common N
     best: dict[tuple, tuple] = {}
     for k in both:
-        g = k[:4]
+        g = (*k[:4], k[5])
         if g not in best or k[4] > best[g][4]:
             best[g] = k
     for g in sorted(best):
@@ -103,11 +108,12 @@ def _utilisation_paragraph(df: pd.DataFrame) -> str | None:
 
 def _saturation_paragraph(df: pd.DataFrame) -> str:
     parts = []
+    show_cloud = df["cloud"].nunique() > 1
     for key, g in df.groupby(GROUP, sort=True):
         g = g.sort_values("users")
         top = g["aggregate_tok_s"].max()
         sat = g[g["aggregate_tok_s"] >= 0.95 * top]["users"].min()
-        parts.append(f"{_label(key)}: {fmt_number(top)} tok/s, reached by N = {fmt_number(sat)} "
+        parts.append(f"{_label(key, show_cloud)}: {fmt_number(top)} tok/s, reached by N = {fmt_number(sat)} "
                      f"(cloud {100 * g['cloud_utilisation'].max():.2g}% busy at most)")
     return "; ".join(parts) + "."
 
@@ -134,9 +140,9 @@ def section_multiuser(ctx: ReportContext) -> list[Block]:
     util = _utilisation_paragraph(df)
     if util:
         out += [Heading(3, "What PrivateLoRA's round trips cost the cloud"), Para(util)]
-    cols = ["method_label", "policy", "network", "users", "aggregate_tok_s", "tpot_p50_s", "tpot_p90_s",
-            "ttft_p90_s", "cloud_utilisation", "mean_batch", "queue_delay_mean_s"]
-    rows = [[str(r[c]) if isinstance(r[c], str) else fmt_number(r[c]) for c in cols]
+    cols = ["method_label", "policy", "network", "shared_cell", "cloud", "users", "aggregate_tok_s",
+            "tpot_p50_s", "tpot_p90_s", "ttft_p90_s", "cloud_utilisation", "mean_batch", "queue_delay_mean_s"]
+    rows = [[str(r[c]) if isinstance(r[c], str | bool) else fmt_number(r[c]) for c in cols]
             for _, r in df.sort_values(["method_label", "policy", "network", "users"]).iterrows()]
     out.append(TableBlock(cols, rows, "`multiuser.csv`"))
     return out

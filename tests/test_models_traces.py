@@ -114,7 +114,7 @@ def test_matmul_and_elementwise_bytes_closed_form():
     p = MODEL_PRESETS["tiny"]
     d, kvd, ff, h, L, nb = p.hidden_size, p.n_kv_heads * p.head_dim, p.config["intermediate_size"], \
         p.n_heads, p.n_layers, 4
-    tr = build_trace("tiny", "device-only", 16, "fp32")
+    tr = build_trace("tiny", "device-only", 16, compute_dtype="fp32", kv_dtype="fp32")
     (dec,) = [s for s in tr.decode["default"].steps if s.kind == "compute"]
     # q, k, v, o, gate, up, down, attention output (h x head_dim = d) and scores h x (t + 1); LM head
     per_layer = d + 2 * kvd + d + 2 * ff + d + d + h

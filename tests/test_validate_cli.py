@@ -32,11 +32,16 @@ def test_bad_target_is_input_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_device_cases_within_target() -> None:
+    from splitbench.netsim import PROFILE_PRESETS
+
     cases = validate(["device"])
-    assert len(cases) == 4
+    figures = {(n, k): v for n in PROFILE_PRESETS if n != "host"
+               for k, v in PROFILE_PRESETS[n].measured_decode_tok_s.items()}
+    assert len(cases) == len(figures) >= 15  # every published figure of every preset
     for c in cases:
         assert c.passed, (c.case, c.error_pct)
-        assert c.reference in (73.8, 40.7, 18.3, 14.0)
+    crossed = [c for c in cases if "calibrated on" in c.phase]
+    assert len(crossed) >= 10  # most are predicted from another figure of the same hardware
 
 
 def test_case_error_sign() -> None:

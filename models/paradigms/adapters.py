@@ -13,6 +13,7 @@ device-side LoRA would batch them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -118,10 +119,17 @@ class AdapterSplit(SplitModel):
         mod = getattr(parent_of(self.layers[i], name), name)
         return mod.base if isinstance(mod, SplitLinear) else mod
 
+    def head_transfers(self) -> bool:
+        """Whether the embedding upload and final-hidden download count as transfers (false: the
+        paper's accounting, which leaves them out; the tensors still reach the other side)."""
+        return bool(self.params.get("head_transfers", True))
+
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         if self.head_on_device():
             self.rec.begin("device", "embed")
-            h, _ = self.channel.send("up", self.embed(ids), "embedding up")
+            h = self.embed(ids)
+            if self.head_transfers():
+                h, _ = self.channel.send("up", h, "embedding up")
         else:
             if self.past == 0:
                 ids, _ = self.channel.send("up", ids, "prompt ids up", ids=True)
@@ -131,7 +139,8 @@ class AdapterSplit(SplitModel):
         self.rec.begin("cloud", "final norm")
         h_last = self.final_norm(h)
         if self.head_on_device():
-            h_last, _ = self.channel.send("down", h_last, "final hidden down")
+            if self.head_transfers():
+                h_last, _ = self.channel.send("down", h_last, "final hidden down")
             self.rec.begin("device", "lm_head")
             return self.lm_head(h_last)
         self.rec.begin("cloud", "lm_head")
@@ -155,6 +164,13 @@ class PrivateLoRA(AdapterSplit):
         Param("rank_d2c", None, optional_positive_int, "r of M·A·x (device to cloud), default rank"),
         Param("targets", QKV, targets, "adapted projections ('all', or q/k/v/o/gate/up/down)"),
         Param("layers", "all", layers, "adapted layers: 'all', 'lora-s' or indices"),
+        # accounting switches, realistic by default; the paper's estimate counts neither the embedding
+        # upload nor the final hidden state's download, and A/B as part of the projections
+        Param("head_transfers", True, boolean,
+              "count the embedding upload and the final hidden state's download (false: the paper's "
+              "estimate)"),
+        Param("fused_adapters", False, boolean,
+              "A and B fused into the projections: no kernels of their own (the paper's estimate)"),
     )
     label_params = (("rank", "r={}"), ("rank_c2d", "r_c2d={}"), ("rank_d2c", "r_d2c={}"))
 
@@ -210,14 +226,17 @@ class PrivateLoRA(AdapterSplit):
     def exchange(self, group: DeltaGroup, x: torch.Tensor) -> dict[str, torch.Tensor]:
         i, names, rc, rd = group.layer, group.names, *self.ranks()
         keys = [f"L{i}_{n}" for n in names]
+        fused = self.rec.fused if self.params.get("fused_adapters") else contextlib.nullcontext
         self.rec.begin("cloud", f"layer {i} A·x")
-        a = torch.cat([self.A[k](x) for k in keys], dim=-1)
+        with fused():
+            a = torch.cat([self.A[k](x) for k in keys], dim=-1)
         a, _ = self.channel.send("down", a, f"L{i} {group.key} A·x down")
         self.rec.begin("device", f"layer {i} M ({group.key})")
         z = torch.cat([self.M[k](part) for k, part in zip(keys, a.split(rc, dim=-1), strict=True)], dim=-1)
         z, _ = self.channel.send("up", z, f"L{i} {group.key} M·A·x up")
         self.rec.begin("cloud", f"layer {i}")
-        return {n: self.B[k](part) for n, k, part in zip(names, keys, z.split(rd, dim=-1), strict=True)}
+        with fused():
+            return {n: self.B[k](part) for n, k, part in zip(names, keys, z.split(rd, dim=-1), strict=True)}
 
     def reference_model(self) -> nn.Module:
         """The unsplit model with merged weights W + B·M·A (PrivateLoRA's claim of equivalence)."""

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from splitbench.models.catalog import ModelPreset, build_model
-from splitbench.models.codec import CODECS, compute_dtype_name, get_codec, torch_dtype
+from splitbench.models.codec import CODECS, KV_CACHES, get_codec, per_side, torch_dtype
 from splitbench.models.paradigms.params import Param, format_value
 from splitbench.models.privacy import privacy_columns
 from splitbench.models.tracing import Channel, KVCache, Recorder, attach_weight_hooks, recording
@@ -120,13 +120,34 @@ class SplitModel:
         """The variant the prefill is recorded in (``set_variant``)."""
         return None
 
-    def __init__(self, preset: ModelPreset, params: dict[str, Any], mode: str, act_dtype: str, seed: int):
+    def __init__(
+        self,
+        preset: ModelPreset,
+        params: dict[str, Any],
+        mode: str,
+        act_dtype: str,
+        seed: int,
+        compute_dtype: str | dict[str, str] | None = None,
+        kv_dtype: str | dict[str, str] | None = None,
+        kv_cache: str | dict[str, str] | None = None,
+    ):
+        """``act_dtype`` is the wire codec only; ``compute_dtype`` and ``kv_dtype`` (one dtype, or one
+        per side; default fp16) are what each side computes in and keeps its KV cache in;
+        ``kv_cache`` (static, paged or dynamic; default static) how each side's runtime appends to it."""
         self.preset, self.params, self.mode, self.act_dtype, self.seed = preset, params, mode, act_dtype, seed
-        self.compute_dtype = compute_dtype_name(act_dtype)
+        self.compute_dtype = per_side(compute_dtype, "compute_dtype")
+        self.kv_dtype = per_side(kv_dtype, "kv_dtype")
+        self.kv_cache = per_side(kv_cache, "kv_cache", KV_CACHES, "static")
         self.device = "meta" if mode == "shape" else "cpu"
-        # Numeric runs compute in fp32 on CPU (exact comparisons); shape runs in the compute dtype.
-        self.torch_dtype = torch_dtype(self.compute_dtype) if mode == "shape" else torch.float32
-        self.rec = Recorder(compute_dtype=self.compute_dtype, weight_bits=self.weight_bits())
+        # Numeric runs compute in fp32 on CPU (exact comparisons); shape runs count elements, and the
+        # recorder prices them at each side's dtypes.
+        self.torch_dtype = torch_dtype(self.compute_dtype["cloud"]) if mode == "shape" else torch.float32
+        self.rec = Recorder(
+            compute_dtype=self.compute_dtype,
+            kv_dtype=self.kv_dtype,
+            kv_cache=self.kv_cache,
+            weight_bits=self.weight_bits(),
+        )
         self.channel = Channel(self.rec, get_codec(act_dtype), CODECS["ids"])
         self.caches = {"device": KVCache(self.rec), "cloud": KVCache(self.rec)}
         self.past = 0
