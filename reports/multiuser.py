@@ -18,6 +18,18 @@ NUMERIC = ["users", "max_batch", "aggregate_tok_s", "tpot_p90_s", "tpot_p50_s", 
            "cloud_utilisation", "mean_batch", "queue_delay_mean_s", "cloud_stall_s"]
 
 
+def _complete(df: pd.DataFrame) -> pd.DataFrame:
+    """The grouping columns a multiuser.csv written before shared cells and per-cloud series lacks."""
+    if "cloud" in df and "shared_cell" in df:
+        return df
+    df = df.copy()
+    if "cloud" not in df:
+        df["cloud"] = ""
+    if "shared_cell" not in df:
+        df["shared_cell"] = False
+    return df
+
+
 def read_multiuser(path: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
@@ -44,6 +56,7 @@ def multiuser_figure(df: pd.DataFrame) -> Figure:
     network of the same paradigm and policy; the legend sits below both panels so no curve hides."""
     from matplotlib.ticker import FuncFormatter
 
+    df = _complete(df)
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(10, 5.2), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
@@ -73,6 +86,7 @@ def multiuser_figure(df: pd.DataFrame) -> Figure:
 
 def _utilisation_paragraph(df: pd.DataFrame) -> str | None:
     """Step vs interleave for PrivateLoRA at the largest N both policies ran (same link and batch)."""
+    df = _complete(df)
     pl = df[(df["method"] == "privatelora") & ~df["shared_cell"]]
     keys = ["model", "method_label", "network", "max_batch", "users", "cloud"]
     step = pl[pl["policy"] == "step"].set_index(keys)
@@ -108,6 +122,7 @@ def _utilisation_paragraph(df: pd.DataFrame) -> str | None:
 
 def _saturation_paragraph(df: pd.DataFrame) -> str:
     parts = []
+    df = _complete(df)
     show_cloud = df["cloud"].nunique() > 1
     for key, g in df.groupby(GROUP, sort=True):
         g = g.sort_values("users")
