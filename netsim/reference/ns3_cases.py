@@ -53,6 +53,18 @@ EXCHANGES: list[tuple[str, int, int, float, int, int]] = [
     ("bulk-down-rwndlarge", 100, 10_000_000, 0.0, 1, 16 * MiB),
 ]
 
+# The default-TCP set (ns-3's own defaults: CUBIC with HyStart, SACK, PRR): the same exchanges plus
+# small tokens separated by compute gaps, each with the 100-packet buffer above and a deep
+# 1000-packet one (the link presets' buffer), so bulk transfers run both with and without queue losses.
+DEFAULT_EXCHANGES: list[tuple[str, int, int, float, int, int]] = [
+    ("small", 1500, 1500, 2.0, 50, 4 * MiB),
+    ("tokens", 200, 100, 30.0, 40, 4 * MiB),
+    ("fresh-upload", 262144, 100, 0.0, 1, 4 * MiB),
+    ("bulk-up-rwndlarge", 10_000_000, 100, 0.0, 1, 16 * MiB),
+    ("bulk-down-rwndlarge", 100, 10_000_000, 0.0, 1, 16 * MiB),
+]
+DEFAULT_QUEUES = (100, 1000)
+
 CPP_SOURCE = r"""
 #include "ns3/core-module.h"
 #include "ns3/network-module.h"
@@ -194,8 +206,11 @@ struct CaseResult {
 
 CaseResult RunCase(double upMbps, double downMbps, double oneWayMs, uint64_t upBytes, uint64_t downBytes,
                    double computeMs, uint32_t rounds, uint32_t rwndBytes, uint32_t sndBufBytes,
-                   uint32_t mss, uint32_t initCwnd, uint32_t queuePkts, uint32_t delAckCount, double stopS) {
-    Config::SetDefault("ns3::TcpL4Protocol::SocketType", TypeIdValue(TcpNewReno::GetTypeId()));
+                   uint32_t mss, uint32_t initCwnd, uint32_t queuePkts, uint32_t delAckCount, double stopS,
+                   bool newReno) {
+    // newReno: TcpNewReno explicitly; otherwise ns-3's defaults are left alone (CUBIC, SACK, PRR).
+    if (newReno) Config::SetDefault("ns3::TcpL4Protocol::SocketType", TypeIdValue(TcpNewReno::GetTypeId()));
+    else Config::SetDefault("ns3::TcpL4Protocol::SocketType", TypeIdValue(TcpCubic::GetTypeId()));
     Config::SetDefault("ns3::TcpSocket::SegmentSize", UintegerValue(mss));
     Config::SetDefault("ns3::TcpSocket::RcvBufSize", UintegerValue(rwndBytes));
     Config::SetDefault("ns3::TcpSocket::SndBufSize", UintegerValue(sndBufBytes));
@@ -322,21 +337,23 @@ def load_ns3() -> tuple[Any, Any, str]:
 
 
 def run_case(ref: Any, link: tuple[str, float, float, float], exch: tuple[str, int, int, float, int, int],
-             del_ack_count: int = 2) -> tuple[dict[str, Any], str, str]:
+             del_ack_count: int = 2, queue_pkts: int = QUEUE_PKTS,
+             newreno: bool = True) -> tuple[dict[str, Any], str, str]:
     """Simulate one (link, exchange) pair; returns (JSON record, socket attributes, queue description)."""
     lname, up_mbps, down_mbps, one_way_ms = link
     ename, up_b, down_b, compute_ms, rounds, rwnd = exch
     wall = time.perf_counter()
     r = ref.RunCase(up_mbps, down_mbps, one_way_ms, up_b, down_b, compute_ms, rounds, rwnd,
-                    SND_BUF_BYTES, MSS_BYTES, INIT_CWND_PKTS, QUEUE_PKTS, del_ack_count, 600.0)
+                    SND_BUF_BYTES, MSS_BYTES, INIT_CWND_PKTS, queue_pkts, del_ack_count, 600.0, newreno)
     wall = time.perf_counter() - wall
     round_ends = [float(x) for x in str(r.roundEnds).split(",")]
     per_round = [b - a for a, b in zip([0.0] + round_ends[:-1], round_ends, strict=True)]
+    qname = "" if newreno else f"/q{queue_pkts}"
     rec: dict[str, Any] = {
-        "name": f"{lname}/{ename}",
+        "name": f"{lname}/{ename}{qname}",
         "up_mbps": up_mbps, "down_mbps": down_mbps, "one_way_ms": one_way_ms,
         "up_bytes": up_b, "down_bytes": down_b, "compute_ms": compute_ms, "rounds": rounds,
-        "rwnd_bytes": rwnd,
+        "rwnd_bytes": rwnd, "queue_pkts": queue_pkts,
         "completion_s": round(float(r.completion), 9),
         "handshake_s": round(float(r.handshake), 9),
         "per_round_first_s": round(per_round[0], 9),
@@ -391,9 +408,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "ns3_results.json")
     parser.add_argument("--only", help="substring filter on case names (for debugging; JSON not written)")
+    parser.add_argument("--tcp", choices=["newreno", "default"], default="newreno",
+                        help="newreno: TcpNewReno (ns3_results.json); default: ns-3's default TCP, CUBIC "
+                        "with SACK and PRR (ns3_default_results.json)")
     args = parser.parse_args(argv)
 
     _, ref, ns3_version = load_ns3()
+    if args.tcp == "default":
+        return main_default(ref, ns3_version, args)
     cases, sensitivity, attrs, queue = [], [], "", ""
     for link in LINKS:
         for exch in EXCHANGES:
@@ -449,6 +471,47 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def main_default(ref: Any, ns3_version: str, args: argparse.Namespace) -> int:
+    """The default-TCP reference set: DEFAULT_EXCHANGES on every link with both buffer sizes."""
+    out = args.out
+    if out.name == "ns3_results.json":
+        out = out.with_name("ns3_default_results.json")
+    cases, attrs, queue = [], "", ""
+    for link in LINKS:
+        for exch in DEFAULT_EXCHANGES:
+            for qp in DEFAULT_QUEUES:
+                name = f"{link[0]}/{exch[0]}/q{qp}"
+                if args.only and args.only not in name:
+                    continue
+                rec, attrs, queue = run_case(ref, link, exch, queue_pkts=qp, newreno=False)
+                cases.append(rec)
+    if args.only:
+        return 0
+    socket_attrs = dict(kv.split("=", 1) for kv in attrs.split(";") if kv)
+    socket_attrs.pop("RcvBufSize", None)
+    doc = {
+        "ns3_version": ns3_version,
+        "tcp": "ns-3 default TCP: " + socket_attrs.get("TcpL4Protocol::SocketType", "?")
+        + ", recovery " + socket_attrs.get("TcpL4Protocol::RecoveryType", "?"),
+        "mss_bytes": MSS_BYTES,
+        "queue": "DropTail, queue_pkts per case (100 or 1000)",
+        "delayed_ack": (f"ns-3 default: DelAckCount={socket_attrs.get('DelAckCount')}, "
+                        f"DelAckTimeout={socket_attrs.get('DelAckTimeout')}"),
+        "topology": ("device NetDevice --p2p channel (delay=one_way_ms)-- cloud NetDevice; device DataRate="
+                     "up_mbps, cloud DataRate=down_mbps; MTU 1500, PPP header 2 B per packet"),
+        "header_bytes": 52,
+        "snd_buf_bytes": SND_BUF_BYTES,
+        "init_cwnd_pkts": INIT_CWND_PKTS,
+        "socket_attributes": socket_attrs,
+        "timing": "as in ns3_results.json",
+        "generated_by": "netsim/reference/ns3_cases.py --tcp default",
+        "cases": cases,
+    }
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

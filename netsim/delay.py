@@ -1,0 +1,63 @@
+"""One direction's propagation delay: the preset's median plus a time-correlated variation.
+
+What a link preset's ``rtt_ms`` is: the median round-trip time of small messages, as speed tests
+and ping studies report it. Delay variation (``jitter_ms``) moves the one-way delay around that
+median; it never adds on top of it. So the one-way delay of a packet leaving the bottleneck at time
+``t`` is::
+
+    rtt_ms / 2  +  X(t)
+
+where X is a zero-median process that is constant over intervals of ``jitter_interval_ms`` and
+drawn afresh, independently, for each interval. X is Laplace distributed with scale ``jitter_ms``
+(so ``jitter_ms`` is the mean absolute deviation of the one-way delay from its median; Laplace
+because cellular delay distributions are sharply peaked with heavy tails), clipped so that a
+packet never arrives sooner than a tenth of the base delay.
+
+Why time-correlated: on cellular links delay varies with scheduling, HARQ retransmission rounds
+and queue build-up, which move together for every packet in flight at the same moment (Jiang et
+al., "Tackling bufferbloat in 3G/4G networks", IMC 2012). Independent per-packet draws with
+in-order delivery would make a burst of n packets wait for the largest of n draws, which no
+measurement shows; here a burst sees the one or two values of the intervals it spans.
+
+The process for one direction is deterministic for a given seed: one value per interval, drawn in
+interval order from its own random stream (packets on one path depart in time order, so the
+intervals are visited in order; intervals no packet touches draw nothing).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+DEFAULT_INTERVAL_MS = 20.0  # [I] order of LTE/NR scheduling-and-HARQ correlation times (8 ms HARQ RTT, tens of ms)
+
+
+class DelayProcess:
+    """``at(t)``: the one-way delay (seconds) of a packet that leaves the bottleneck at ``t``."""
+
+    __slots__ = ("base", "scale", "interval", "floor", "rng", "slot", "value")
+
+    def __init__(self, one_way_s: float, jitter_s: float, interval_s: float, rng: random.Random) -> None:
+        self.base = one_way_s
+        self.scale = jitter_s
+        self.interval = interval_s
+        self.floor = 0.1 * one_way_s
+        self.rng = rng
+        self.slot = -1
+        self.value = one_way_s
+
+    def at(self, t: float) -> float:
+        if not self.scale:
+            return self.base
+        slot = int(t // self.interval)
+        if slot != self.slot:
+            self.slot = slot
+            self.value = self._draw()
+        return self.value
+
+    def _draw(self) -> float:
+        # Laplace(0, scale) by inversion: one uniform draw per interval
+        u = self.rng.random() - 0.5
+        x = self.scale * math.copysign(-math.log(max(1.0 - 2.0 * abs(u), 1e-300)), u)
+        d = self.base + x
+        return d if d > self.floor else self.floor
