@@ -253,7 +253,7 @@ NETCHECK_LINK_FLAGS = {
     "mss_bytes": int,
     "rwnd_bytes": int,
     "queue_pkts": int,
-    "congestion_control": str,
+    "cc": str,
 }
 
 

@@ -193,7 +193,7 @@ def run_scenarios(
         if not host or not port.isdigit():
             raise SplitbenchError(f"--cloud {cloud}: expected HOST:PORT")
         for sc in remote:
-            cc = sc.link.congestion_control
+            cc = sc.link.linux_cc
             finish(sc, run_device_half(sc, lambda half, spec, cc=cc: connect_and_run(
                 half, spec, host, int(port), cc)))
         return [rows[k] for k in sorted(rows)]
@@ -203,7 +203,7 @@ def run_scenarios(
     for sc in remote:
         groups.setdefault(json.dumps([to_plain(sc.link), sc.seed], sort_keys=True), []).append(sc)
     for group in groups.values():
-        link, cc = group[0].link, group[0].link.congestion_control
+        link, cc = group[0].link, group[0].link.linux_cc
         with Emulator(link, group[0].seed) as emu:
             server = _Server(emu, cc)
             for sc in group:

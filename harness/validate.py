@@ -231,14 +231,28 @@ def device_cases(target: float = DEFAULT_TARGETS["device"]) -> list[Case]:
 
 
 # ---------------------------------------------------------------------------------------- link
-def ns3_reference_path() -> Path:
-    return Path(__file__).resolve().parents[1] / "netsim" / "reference" / "ns3_results.json"
+def ns3_reference_path(name: str = "ns3_results.json") -> Path:
+    return Path(__file__).resolve().parents[1] / "netsim" / "reference" / name
+
+
+# The recorded ns-3 sets and the congestion control that replays each: NewReno as ns-3's
+# TcpNewReno, and ns-3's default TCP (CUBIC with HyStart, SACK, PRR) as ns-3's CUBIC.
+NS3_SETS = (("ns3_results.json", "newreno"), ("ns3_default_results.json", "cubic-ns3"))
 
 
 def link_cases(target: float = DEFAULT_TARGETS["link"], path: Path | None = None) -> list[Case]:
+    """netcheck against every recorded ns-3 case, with ns-3's own timer settings (delayed-ACK
+    timeout 200 ms, minimum RTO 1 s) and the case's buffer."""
+    sets = [(path, "newreno")] if path is not None else [(ns3_reference_path(n), cc) for n, cc in NS3_SETS]
+    out = []
+    for p, cc in sets:
+        out += _ns3_cases(p, cc, target)
+    return out
+
+
+def _ns3_cases(path: Path, cc: str, target: float) -> list[Case]:
     from splitbench.netsim import LinkSpec, netcheck
 
-    path = path or ns3_reference_path()
     try:
         ref = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -246,15 +260,17 @@ def link_cases(target: float = DEFAULT_TARGETS["link"], path: Path | None = None
     except json.JSONDecodeError as e:
         raise SplitbenchError(f"{path}: malformed JSON: {e.msg} (line {e.lineno})") from None
     src = f"ns-3 {ref.get('ns3_version', '?')} {ref.get('tcp', 'TCP')}, {ref.get('queue', '')} [M]"
+    tag = "ns-3 NewReno" if cc == "newreno" else "ns-3 default TCP"
     out = []
     for c in ref.get("cases", []):
         link = LinkSpec(up_mbps=c["up_mbps"], down_mbps=c["down_mbps"], rtt_ms=2 * c["one_way_ms"],
                         rwnd_bytes=c["rwnd_bytes"], mss_bytes=ref.get("mss_bytes", 1448),
+                        queue_pkts=c.get("queue_pkts", 100), cc=cc, delack_ms=200.0, min_rto_ms=1000.0,
                         source="ns-3 reference case")
         r = netcheck(c["up_bytes"], c["down_bytes"], c["compute_ms"], c["rounds"], link)
-        out.append(Case("link", f"ns-3: {c['name']}", f"completion ({c['rounds']} rounds)",
+        out.append(Case("link", f"{tag}: {c['name']}", f"completion ({c['rounds']} rounds)",
                         r["completion_s"] * 1e3, c["completion_s"] * 1e3, "ms", target, src))
-        out.append(Case("link", f"ns-3: {c['name']}", "handshake", r["handshake_s"] * 1e3,
+        out.append(Case("link", f"{tag}: {c['name']}", "handshake", r["handshake_s"] * 1e3,
                         c["handshake_s"] * 1e3, "ms", target, src))
     return out
 

@@ -39,16 +39,22 @@ class LinkSpec:
     # with their deep per-user buffers, do not.
     queue_pkts: int = 100
     min_rto_ms: float = 200.0  # Linux default (ns-3's default is 1000)
-    delack_ms: float = 200.0  # delayed-ACK timer (ns-3 default; Linux uses 40)
+    delack_ms: float = 40.0  # delayed-ACK timer: Linux TCP_DELACK_MIN (ns-3's default is 200)
     reorder: bool = False  # allow jitter to reorder packets (otherwise arrivals are kept in order)
-    # Linux congestion control of live runs' sockets (TCP_CONGESTION); the simulator's model is its own
-    congestion_control: str = "cubic"
+    cc: str = "cubic"  # congestion control: "cubic" (Linux default, with HyStart) | "newreno"
+    hystart: bool = True  # CUBIC's HyStart slow-start exit (Linux tcp_cubic hystart=1)
+    jitter_interval_ms: float = 20.0  # how long one delay-variation value holds (netsim/delay.py)
     radio: str | None = None  # the device's radio power model (netsim/presets/radios); None: none
     source: str = "user"
 
     @property
     def one_way_s(self) -> float:
         return self.rtt_ms / 2000.0
+
+    @property
+    def linux_cc(self) -> str:
+        """The Linux congestion control that ``cc`` models: what live runs set per socket."""
+        return {"newreno": "reno"}.get(self.cc, "cubic")
 
     def capacity(self, direction: str) -> Capacity:
         tr = self.trace_up if direction == "up" else self.trace_down
@@ -75,6 +81,14 @@ class LinkSpec:
             raise bad("loss", f"must be in [0, 1), got {self.loss!r}")
         if not isinstance(self.loss_burst, int | float) or self.loss_burst < 1:
             raise bad("loss_burst", f"mean burst length must be >= 1 packet, got {self.loss_burst!r}")
+        if not isinstance(self.jitter_interval_ms, int | float) or not self.jitter_interval_ms > 0:
+            raise bad("jitter_interval_ms", f"must be a positive number of ms, got {self.jitter_interval_ms!r}")
+        from .cc import CONGESTION_CONTROLS
+
+        if self.cc not in CONGESTION_CONTROLS:
+            raise bad("cc", f"must be one of {', '.join(sorted(CONGESTION_CONTROLS))}, got {self.cc!r}")
+        if not isinstance(self.hystart, bool):
+            raise bad("hystart", f"must be true or false, got {self.hystart!r}")
         if self.transport not in ("tcp", "ideal"):
             raise bad("transport", f"must be 'tcp' or 'ideal', got {self.transport!r}")
         for f, lo in (
@@ -87,9 +101,6 @@ class LinkSpec:
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise bad(f, f"must be an integer >= {lo}, got {v!r}")
-        cc = self.congestion_control
-        if not isinstance(cc, str) or not cc.isidentifier() or len(cc) > 15:
-            raise bad("congestion_control", f"must be a Linux congestion control name, got {cc!r}")
         if self.rwnd_bytes < self.mss_bytes:
             raise bad("rwnd_bytes", f"must be at least one MSS ({self.mss_bytes}), got {self.rwnd_bytes}")
         if self.radio is not None:

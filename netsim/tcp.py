@@ -59,6 +59,7 @@ import random
 from collections import deque
 
 from .capacity import Capacity, ConstantCapacity
+from .cc import CONGESTION_CONTROLS, CongestionControl, NewReno
 from .link import LinkSpec
 
 SYN_BYTES = 64  # SYN or SYN-ACK with options, on the wire
@@ -142,81 +143,6 @@ class IdealPath(Path):
 
     def handshake_s(self) -> float:
         return 0.0
-
-
-class CongestionControl:
-    """Congestion-control rules of one TCP sender: the strategy TcpPath calls (module docstring).
-
-    The base class holds the window state every strategy has and the RFC 6298 RTT estimator;
-    a strategy implements ``on_ack`` and ``on_loss`` (and may override the rest).
-    """
-
-    name = "base"
-    dupthresh = 3  # later deliveries that report a packet lost (three duplicate ACKs)
-
-    def __init__(self, link: LinkSpec) -> None:
-        self.iw = float(link.init_cwnd_pkts)
-        self.cwnd = self.iw
-        self.ssthresh = math.inf
-        rtt = link.rtt_ms / 1000.0
-        self.srtt, self.rttvar = rtt, rtt / 2
-        self.min_rto = link.min_rto_ms / 1000.0
-        self.rto = max(self.min_rto, self.srtt + 4 * self.rttvar)
-
-    def on_rtt(self, r: float) -> None:
-        """An RTT sample: RFC 6298 smoothing (alpha 1/8, beta 1/4), RTO = srtt + 4 rttvar."""
-        self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - r)
-        self.srtt = 0.875 * self.srtt + 0.125 * r
-        self.rto = max(self.min_rto, self.srtt + 4 * self.rttvar)
-
-    def on_ack(self, t: float, acked: int, inflight: int) -> float:
-        raise NotImplementedError
-
-    def on_loss(self, t: float, seq: int, timeout: bool, next_seq: int, inflight: int) -> float:
-        raise NotImplementedError
-
-    def on_idle(self, t: float) -> float:
-        """Restart after idle (RFC 5681 §4.1): back to the initial window."""
-        self.cwnd = min(self.cwnd, self.iw)
-        return self.cwnd
-
-
-class NewReno(CongestionControl):
-    """NewReno as ns-3's TcpNewReno (one segment per ACK in slow start), ssthresh as Linux."""
-
-    name = "newreno"
-
-    def __init__(self, link: LinkSpec) -> None:
-        super().__init__(link)
-        self.recover_seq = -1  # packets sent before this are covered by the current recovery
-
-    def on_ack(self, t: float, acked: int, inflight: int) -> float:
-        cwnd = self.cwnd
-        if cwnd < self.ssthresh:  # one segment per ACK, as ns-3's TcpNewReno (no byte counting)
-            cwnd = min(cwnd + 1.0, max(self.ssthresh, cwnd))
-        else:
-            cwnd += 1.0 / cwnd
-        self.cwnd = cwnd
-        return cwnd
-
-    def on_loss(self, t: float, seq: int, timeout: bool, next_seq: int, inflight: int) -> float:
-        # ssthresh from the congestion window, as Linux does (tcp_reno_ssthresh: max(cwnd/2, 2)),
-        # not from the data in flight (RFC 5681, ns-3 NewReno): a lost packet at the tail of a burst
-        # has almost nothing in flight behind it, and flight/2 would pin ssthresh at 2 packets and
-        # leave every later burst crawling in congestion avoidance. Within 2% of ns-3 either way on
-        # the reference cases, where losses come mid-transfer with flight ~ cwnd.
-        if timeout:
-            self.ssthresh = max(self.cwnd / 2.0, 2.0)
-            self.cwnd = 1.0
-            self.recover_seq = next_seq
-        elif seq >= self.recover_seq:  # once per window of data
-            self.ssthresh = max(self.cwnd / 2.0, 2.0)
-            self.cwnd = self.ssthresh
-            self.recover_seq = next_seq
-        return self.cwnd
-
-
-CONGESTION_CONTROLS: dict[str, type[CongestionControl]] = {"newreno": NewReno}
 
 
 class TcpPath(Path):
@@ -671,10 +597,11 @@ class TcpPath(Path):
 
 
 def make_path(
-    link: LinkSpec, direction: str, seed: int, cc: type[CongestionControl] = NewReno
+    link: LinkSpec, direction: str, seed: int, cc: type[CongestionControl] | None = None
 ) -> Path:
-    """The sender of one direction: ideal, or TCP with congestion-control strategy ``cc``."""
+    """The sender of one direction: ideal, or TCP with congestion-control strategy ``cc`` (by
+    default the link's ``cc``, from the registry in netsim/cc/)."""
     rng = random.Random(f"{seed}:{direction}")
     if link.transport == "ideal":
         return IdealPath(link, direction, rng)
-    return TcpPath(link, direction, rng, cc)
+    return TcpPath(link, direction, rng, cc or CONGESTION_CONTROLS[link.cc])

@@ -19,8 +19,9 @@ specification the simulator uses — netsim/link.py, netsim/capacity.py):
    (``Capacity.position_at`` / ``time_of``); its departure is when its last byte was offered;
 4. random loss after the bottleneck (Gilbert-Elliott bursts, stationary rate ``loss``, mean burst
    ``loss_burst``, the simulator's parameterisation);
-5. propagation: departure + one-way delay + an exponential jitter of mean ``jitter_ms``; kept in
-   order unless ``reorder``;
+5. propagation: departure + the one-way delay of netsim/delay.py (the median ``rtt_ms/2``, varied
+   in time-correlated steps by ``jitter_ms``: the simulator's delay process); kept in order unless
+   ``reorder``;
 6. written to the receiver's TUN device at that time.
 
 Trace time starts at the first packet the forwarder sees (the connection's SYN), the nearest
@@ -55,10 +56,10 @@ RT_PRIORITY = 10
 READ_BATCH = 64  # packets read from one device before the loop delivers again
 
 
-def _capacity_module():
-    """netsim/capacity.py, loaded by path: importing the netsim package would import torch."""
-    path = Path(__file__).resolve().parent.parent / "capacity.py"
-    spec = importlib.util.spec_from_file_location("_sb_capacity", path)
+def _capacity_module(name: str = "capacity"):
+    """netsim/<name>.py, loaded by path: importing the netsim package would import torch."""
+    path = Path(__file__).resolve().parent.parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_sb_{name}", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -82,7 +83,7 @@ def _payload(pkt: bytes) -> int:
 class Direction:
     """One direction of the link: queue, bottleneck, loss, delay, and the packets in flight."""
 
-    def __init__(self, cfg: dict, direction: str, cap_mod, rng: random.Random):
+    def __init__(self, cfg: dict, direction: str, cap_mod, delay_mod, rng: random.Random):
         trace = cfg[f"trace_{direction}"]
         self.cap = cap_mod.load_trace(trace) if trace else None
         self.bps = None if trace else cfg[f"{direction}_mbps"] * 1e6 / 8.0
@@ -95,6 +96,14 @@ class Direction:
         self.p_gb = p / (b * (1 - p)) if p > 0 else 0.0
         self.bad = False
         self.rng = rng
+        mbps = self.cap.mean_mbps() if self.cap else cfg[f"{direction}_mbps"]
+        self.delay = delay_mod.DelayProcess(
+            self.one_way,
+            self.jitter,
+            float(cfg.get("jitter_interval_ms", 100.0)) / 1000.0,
+            (int(cfg["mss_bytes"]) + int(cfg["header_bytes"])) * 8 / (mbps * 1e6),
+            random.Random(rng.getrandbits(64) if self.jitter else 0),
+        )
         self.used = 0.0  # capacity bytes consumed (byte-space position)
         self.queue: deque[float] = deque()  # departure times of packets waiting for / on the bottleneck
         self.flight: list[tuple[float, int, bytes]] = []  # (delivery time, tiebreak, packet)
@@ -137,9 +146,7 @@ class Direction:
             if self.bad:
                 n["loss_drops"] += 1
                 return
-        arr = dep + self.one_way
-        if self.jitter:
-            arr += self.rng.expovariate(1.0 / self.jitter)
+        arr = dep + (self.delay.at(dep) if self.jitter else self.one_way)
         if not self.reorder:
             arr = max(arr, self.last_arr)
         self.last_arr = max(self.last_arr, arr)
@@ -183,10 +190,10 @@ def main() -> int:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
     except (OSError, AttributeError):
         pass
-    cap_mod = _capacity_module()
+    cap_mod, delay_mod = _capacity_module(), _capacity_module("delay")
     link = cfg["link"]
     seed = int(cfg.get("seed", 0))
-    dirs = {d: Direction(link, d, cap_mod, random.Random(f"{seed}:{d}")) for d in ("up", "down")}
+    dirs = {d: Direction(link, d, cap_mod, delay_mod, random.Random(f"{seed}:{d}")) for d in ("up", "down")}
     dev_fd, cloud_fd = open_tun(cfg["device_tun"]), open_tun(cfg["cloud_tun"])
     print("ready", flush=True)
     route = {dev_fd: ("up", cloud_fd), cloud_fd: ("down", dev_fd)}

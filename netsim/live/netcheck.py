@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ PORT = 5201
 
 
 def _probe(role: str, host: str, link: LinkSpec, **kw: Any) -> list[str]:
-    argv = [sys.executable, PROBE, role, "--host", host, "--port", str(PORT), "--cc", link.congestion_control]
+    argv = [sys.executable, PROBE, role, "--host", host, "--port", str(PORT), "--cc", link.linux_cc]
     for k, v in kw.items():
         argv += [f"--{k.replace('_', '-')}", str(v)]
     return argv
@@ -145,8 +144,6 @@ def cached_max_rate() -> dict[str, Any] | None:
         return None
 
 
-def with_congestion(link: LinkSpec, cc: str | None) -> LinkSpec:
-    return link if cc is None else replace(link, congestion_control=cc).validate()
 
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference" / "live_results.json"

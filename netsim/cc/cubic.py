@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import math
 
-from .link import LinkSpec
-from .tcp import CongestionControl
+from ..link import LinkSpec
+from .base import CongestionControl
 
 C = 0.4  # segments / s^3
 BETA = 717 / 1024  # Linux's beta_scale
@@ -43,6 +43,9 @@ class Cubic(CongestionControl):
     """Linux CUBIC + HyStart (module docstring)."""
 
     name = "cubic"
+    train_frac = 0.5  # the ACK train ends slow start after this fraction of the minimum RTT
+    delay_frac = 1.0 / 8.0  # the delay detector's threshold: this fraction of the minimum RTT ...
+    delay_clamp = (HYSTART_DELAY_MIN, HYSTART_DELAY_MAX)  # ... clamped to this range (seconds)
 
     def __init__(self, link: LinkSpec) -> None:
         super().__init__(link)
@@ -132,10 +135,11 @@ class Cubic(CongestionControl):
     def _hystart(self, t: float) -> None:
         if t - self.train_last <= HYSTART_ACK_DELTA:
             self.train_last = t
-            if t - self.round_start > self.min_rtt / 2.0:
+            if t - self.round_start > self.min_rtt * self.train_frac:
                 self.found = True
         if self.samples >= HYSTART_MIN_SAMPLES:
-            thresh = min(max(self.min_rtt / 8.0, HYSTART_DELAY_MIN), HYSTART_DELAY_MAX)
+            lo, hi = self.delay_clamp
+            thresh = min(max(self.min_rtt * self.delay_frac, lo), hi)
             if self.curr_rtt >= self.min_rtt + thresh:
                 self.found = True
         if self.found:
@@ -166,3 +170,15 @@ class Cubic(CongestionControl):
         if self.w_tcp > cwnd:
             cnt = min(cnt, cwnd / (self.w_tcp - cwnd))
         return max(cnt, 2.0)
+
+
+class Ns3Cubic(Cubic):
+    """ns-3 3.44's TcpCubic, to replay the ns-3 default-TCP reference cases: Linux's rules except
+    HyStart's two thresholds (``tcp-cubic.cc``): the delay detector fires at clamp(minimum RTT,
+    4 ms, 1 s) above the minimum RTT instead of an eighth of it, and the ACK train after a whole
+    minimum RTT instead of half of it. So ns-3 leaves slow start later than Linux does."""
+
+    name = "cubic-ns3"
+    train_frac = 1.0
+    delay_frac = 1.0
+    delay_clamp = (HYSTART_DELAY_MIN, 1.0)
