@@ -73,6 +73,7 @@ class Case:
     unit: str
     target_pct: float
     source: str
+    upper_bound: bool = False  # the reference bounds the prediction from above only
 
     @property
     def error_pct(self) -> float:
@@ -80,6 +81,8 @@ class Case:
 
     @property
     def passed(self) -> bool:
+        if self.upper_bound:
+            return self.error_pct <= self.target_pct
         return abs(self.error_pct) <= self.target_pct
 
     def to_dict(self) -> dict[str, Any]:
@@ -242,7 +245,12 @@ NS3_SETS = (("ns3_results.json", "newreno"), ("ns3_default_results.json", "cubic
 
 def link_cases(target: float = DEFAULT_TARGETS["link"], path: Path | None = None) -> list[Case]:
     """netcheck against every recorded ns-3 case, with ns-3's own timer settings (delayed-ACK
-    timeout 200 ms, minimum RTO 1 s) and the case's buffer."""
+    timeout 200 ms, minimum RTO 1 s) and the case's buffer.
+
+    One asymmetry: where ns-3's CUBIC run needed a retransmission timeout, the reference is an upper
+    bound only. ns-3 has no RACK (RFC 8985), so a lost retransmission waits for its timer (1 s
+    minimum) while the link idles; Linux, which the model follows, detects it from later deliveries.
+    Such a case must not come out slower than ns-3 (beyond the target); it may come out faster."""
     sets = [(path, "newreno")] if path is not None else [(ns3_reference_path(n), cc) for n, cc in NS3_SETS]
     out = []
     for p, cc in sets:
@@ -268,8 +276,10 @@ def _ns3_cases(path: Path, cc: str, target: float) -> list[Case]:
                         queue_pkts=c.get("queue_pkts", 100), cc=cc, delack_ms=200.0, min_rto_ms=1000.0,
                         source="ns-3 reference case")
         r = netcheck(c["up_bytes"], c["down_bytes"], c["compute_ms"], c["rounds"], link)
-        out.append(Case("link", f"{tag}: {c['name']}", f"completion ({c['rounds']} rounds)",
-                        r["completion_s"] * 1e3, c["completion_s"] * 1e3, "ms", target, src))
+        bound = cc != "newreno" and bool(c.get("up_rto_timeouts") or c.get("down_rto_timeouts"))
+        phase = f"completion ({c['rounds']} rounds)" + (", ns-3 RTO: upper bound" if bound else "")
+        out.append(Case("link", f"{tag}: {c['name']}", phase,
+                        r["completion_s"] * 1e3, c["completion_s"] * 1e3, "ms", target, src, bound))
         out.append(Case("link", f"{tag}: {c['name']}", "handshake", r["handshake_s"] * 1e3,
                         c["handshake_s"] * 1e3, "ms", target, src))
     return out

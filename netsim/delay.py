@@ -29,8 +29,6 @@ from __future__ import annotations
 import math
 import random
 
-DEFAULT_INTERVAL_MS = 20.0  # [I] order of LTE/NR scheduling-and-HARQ correlation times (8 ms HARQ RTT, tens of ms)
-
 
 class DelayProcess:
     """``at(t)``: the one-way delay (seconds) of a packet that leaves the bottleneck at ``t``."""

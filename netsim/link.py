@@ -43,7 +43,9 @@ class LinkSpec:
     reorder: bool = False  # allow jitter to reorder packets (otherwise arrivals are kept in order)
     cc: str = "cubic"  # congestion control: "cubic" (Linux default, with HyStart) | "newreno"
     hystart: bool = True  # CUBIC's HyStart slow-start exit (Linux tcp_cubic hystart=1)
-    jitter_interval_ms: float = 20.0  # how long one delay-variation value holds (netsim/delay.py)
+    # how long one delay-variation value holds (netsim/delay.py): [I] the order of LTE/NR
+    # scheduling and HARQ correlation times (8 ms HARQ round trip; tens of ms)
+    jitter_interval_ms: float = 20.0
     radio: str | None = None  # the device's radio power model (netsim/presets/radios); None: none
     source: str = "user"
 
@@ -82,7 +84,7 @@ class LinkSpec:
         if not isinstance(self.loss_burst, int | float) or self.loss_burst < 1:
             raise bad("loss_burst", f"mean burst length must be >= 1 packet, got {self.loss_burst!r}")
         if not isinstance(self.jitter_interval_ms, int | float) or not self.jitter_interval_ms > 0:
-            raise bad("jitter_interval_ms", f"must be a positive number of ms, got {self.jitter_interval_ms!r}")
+            raise bad("jitter_interval_ms", f"must be > 0 ms, got {self.jitter_interval_ms!r}")
         from .cc import CONGESTION_CONTROLS
 
         if self.cc not in CONGESTION_CONTROLS:

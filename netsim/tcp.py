@@ -3,8 +3,9 @@
 Why not packet-by-packet simpy events: a 1,000-token PrivateLoRA decode sends ~66,000 messages and
 must replay in about a second. Each message is therefore timed here, outside the event loop, by a
 tight per-packet walk that needs no scheduler: the bottleneck is FIFO, so departures follow from the
-link's byte-space position (see capacity.py), arrivals add propagation (and jitter), and ACKs come
-back in order, so the sender's window is advanced from a small heap of pending ACK times. The simpy
+link's byte-space position (see capacity.py), arrivals add the one-way delay (its median, varied in
+time by netsim/delay.py), and ACKs come back in order, so the sender's window is advanced from a
+small heap of pending ACK times. The simpy
 replay then waits once per message for the time this returns. The walk is written on local
 variables (TcpPath.send for a message that fits in the open window, _send_loop for the rest): a
 100-user multi-user run offers millions of packets, and per-packet method calls dominated it.
@@ -54,12 +55,12 @@ handshake's SYN/SYN-ACK and the pure ACKs are not counted.
 from __future__ import annotations
 
 import heapq
-import math
 import random
 from collections import deque
 
 from .capacity import Capacity, ConstantCapacity
 from .cc import CONGESTION_CONTROLS, CongestionControl, NewReno
+from .delay import DelayProcess
 from .link import LinkSpec
 
 SYN_BYTES = 64  # SYN or SYN-ACK with options, on the wire
@@ -75,6 +76,13 @@ class Path:
         self.one_way = link.one_way_s
         self.jitter = link.jitter_ms / 1000.0
         self.rng = rng
+        # the one-way delay around its median (netsim/delay.py), from a stream of its own
+        self.delay = DelayProcess(
+            self.one_way,
+            self.jitter,
+            link.jitter_interval_ms / 1000.0,
+            random.Random(rng.getrandbits(64) if self.jitter else 0),
+        )
         self.used = 0.0  # capacity bytes consumed so far
         self.last_arrival = 0.0
         self.payload_bytes = 0
@@ -102,9 +110,7 @@ class Path:
         return self.cap.time_of(self.used)
 
     def _arrive(self, departure: float) -> float:
-        a = departure + self.one_way
-        if self.jitter:
-            a += self.rng.expovariate(1.0 / self.jitter)
+        a = departure + (self.delay.at(departure) if self.jitter else self.one_way)
         if not self.link.reorder:
             a = max(a, self.last_arrival)
         self.last_arrival = max(self.last_arrival, a)
@@ -188,8 +194,7 @@ class TcpPath(Path):
         # take its packets' draws as one slice
         self._u: list[float] = []
         self._j = 0
-        self._draws_per_pkt = (self.p_gb > 0) + (self.jitter > 0)
-        self._lambd = 1.0 / self.jitter if self.jitter else 0.0
+        self._draws_per_pkt = int(self.p_gb > 0)
         self._qmax, self._reorder, self._idle_restart = link.queue_pkts, link.reorder, link.idle_restart
 
     @property
@@ -311,7 +316,7 @@ class TcpPath(Path):
         The common case is handled here, in one tight loop: a message of a few packets that fits
         in the open window and in the queue, on a constant-rate link, with no loss pending. Its
         packets leave back to back at ``now``; per packet: serialisation, the loss draw, the
-        jitter draw, the in-order arrival and the delayed-ACK pairing (_send_loop's arithmetic
+        delay (netsim/delay.py), the in-order arrival and the delayed-ACK pairing (_send_loop's arithmetic
         and draws, in the same order, so the result is identical). If a packet is lost at random
         the message is finished by _send_loop, which handles recovery; it also handles every
         other case (window or queue full, retransmissions pending, capacity traces).
@@ -354,8 +359,9 @@ class TcpPath(Path):
         if j + need > len(self._u):
             self._fill(need)
             j = 0
-        buf, p_gb, jitter, p_bg, lambd = self._u, self.p_gb, self.jitter, self.p_bg, self._lambd
-        ow, delack, reorder, log = self.one_way, self.delack, self._reorder, math.log
+        buf, p_gb, jitter, delay_at = self._u, self.p_gb, self.jitter, self.delay.at
+        p_bg = self.p_bg
+        ow, delack, reorder = self.one_way, self.delack, self._reorder
         events, tie, und, heappush = ev, self._tie, self.undetected, heapq.heappush
         owner, seq, dupthresh = self.messages, self.next_seq, self.cc.dupthresh
         used = self.used
@@ -381,10 +387,7 @@ class TcpPath(Path):
                     seq += 1
                     lost += 1
                     continue
-            arr = dep + ow
-            if jitter:  # random.expovariate(lambd), same arithmetic
-                arr += -log(1.0 - buf[j]) / lambd
-                j += 1
+            arr = dep + (delay_at(dep) if jitter else ow)
             if arr > last_arr:
                 last_arr = arr
             elif not reorder:
@@ -446,16 +449,16 @@ class TcpPath(Path):
         on local variables, because this walk is the model's hot loop (a 100-user run offers
         millions of packets) and attribute access and calls dominated it. Loss detection and
         timeouts, which are rare, go through _next_event/_on_loss with the state written back
-        first. Each packet draws its loss, then (if delivered) its jitter, from the path's stream.
+        first. Each packet draws its loss from the path's stream; the delay process has its own.
         """
         mss, hdr, ow, delack, bps, cap = self.mss, self.hdr, self.one_way, self.delack, self._bps, self.cap
         qmax, rwnd, cc = self.link.queue_pkts, self.rwnd, self.cc
         on_rtt, on_ack, dupthresh = cc.on_rtt, cc.on_ack, cc.dupthresh
         q, events, und, retx = self.queue, self.events, self.undetected, self.retx
         jitter, reorder, p_gb, p_bg = self.jitter, self.link.reorder, self.p_gb, self.p_bg
+        delay_at = self.delay.at
         buf, j = self._u, self._j
-        lambd = 1.0 / jitter if jitter else 0.0
-        log, heappush, heappop = math.log, heapq.heappush, heapq.heappop
+        heappush, heappop = heapq.heappush, heapq.heappop
         owner = self.messages
         limit, inflight, last_ack = self.limit, self.inflight, self.last_ack
         used, last_arr, pa, tie, bad, seq = (
@@ -517,10 +520,7 @@ class TcpPath(Path):
                     if bad:
                         und.append([p, now, size, 0, own])
                         continue
-                arr = dep + ow  # _arrive
-                if jitter:  # random.expovariate(lambd), same arithmetic
-                    arr += -log(1.0 - buf[j]) / lambd
-                    j += 1
+                arr = dep + (delay_at(dep) if jitter else ow)  # _arrive
                 if not reorder:
                     arr = max(arr, last_arr)
                 last_arr = max(last_arr, arr)

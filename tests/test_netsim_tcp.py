@@ -32,15 +32,22 @@ def test_ideal_constant_link_is_closed_form(
     assert r["handshake_s"] == 0.0
 
 
-def _ns3_cases() -> list[dict]:
-    if not NS3.is_file():
-        return []
-    return json.loads(NS3.read_text())["cases"]
+def test_every_ns3_reference_case_within_10pct() -> None:
+    """Both recorded ns-3 sets (NewReno; the default CUBIC/SACK/PRR with two buffer sizes), replayed
+    by validate with the matching congestion control: every completion and handshake within 10%."""
+    from splitbench.harness.validate import link_cases
+
+    cases = link_cases()
+    assert len(cases) == 2 * (18 + 30)
+    bad = [f"{c.case} {c.phase}: {c.error_pct:+.1f}%" for c in cases if not c.passed]
+    assert not bad, bad
+    # the upper-bound cases are exactly those where ns-3 timed out, and there are some
+    assert 0 < sum(c.upper_bound for c in cases) < 8
 
 
 @pytest.mark.skipif(not NS3.is_file(), reason="netsim/reference/ns3_results.json not generated yet")
-@pytest.mark.parametrize("case", _ns3_cases(), ids=lambda c: c["name"])
-def test_tcp_within_10pct_of_ns3(case: dict) -> None:
+@pytest.mark.parametrize("case", json.loads(NS3.read_text())["cases"], ids=lambda c: c["name"])
+def test_wire_bytes_match_ns3(case: dict) -> None:
     meta = json.loads(NS3.read_text())
     link = LinkSpec(
         case["up_mbps"],
@@ -51,20 +58,22 @@ def test_tcp_within_10pct_of_ns3(case: dict) -> None:
         header_bytes=meta.get("header_bytes", 52),
         init_cwnd_pkts=meta.get("init_cwnd_pkts", 10),
         queue_pkts=100,
+        cc="newreno",
+        delack_ms=200,
+        min_rto_ms=1000,
     )
     r = netcheck(case["up_bytes"], case["down_bytes"], case["compute_ms"], case["rounds"], link)
-    assert r["completion_s"] == pytest.approx(case["completion_s"], rel=0.10)
-    assert r["handshake_s"] == pytest.approx(case["handshake_s"], rel=0.10)
-    if "up_wire_bytes" in case:  # headers and retransmissions counted the same way
-        assert r["up_wire_bytes"] == pytest.approx(case["up_wire_bytes"], rel=0.02)
-        assert r["down_wire_bytes"] == pytest.approx(case["down_wire_bytes"], rel=0.02)
+    # headers and retransmissions counted the same way
+    assert r["up_wire_bytes"] == pytest.approx(case["up_wire_bytes"], rel=0.02)
+    assert r["down_wire_bytes"] == pytest.approx(case["down_wire_bytes"], rel=0.02)
 
 
 def test_fresh_connection_pays_slow_start() -> None:
     tcp = netcheck(262_144, 100, 0, 1, LinkSpec(10, 40, 50))["completion_s"]
     ideal = netcheck(262_144, 100, 0, 1, LinkSpec(10, 40, 50, transport="ideal"))["completion_s"]
-    # 182 segments from an initial window of 10 growing ~1.5x per RTT: several extra RTTs
-    assert tcp > ideal + 2 * 0.05
+    # 182 segments from an initial window of 10 doubling per RTT (10, 20, 40, 80, ...): rounds that
+    # wait for ACKs, so well over one extra RTT
+    assert tcp > ideal + 1.5 * 0.05
 
 
 def test_receive_window_caps_bulk_rate() -> None:
