@@ -7,8 +7,11 @@ median; it never adds on top of it. So the one-way delay of a packet leaving the
 
     rtt_ms / 2  +  X(t)
 
-where X is a zero-median process that is constant over intervals of ``jitter_interval_ms`` and
-drawn afresh, independently, for each interval. X is Laplace distributed with scale ``jitter_ms``
+where X is a zero-median process, held for a burst and drawn afresh, independently, at the start
+of a burst once the current value is older than ``jitter_interval_ms``. A burst is a run of
+packets leaving the bottleneck back to back (each within two packet times of the one before): a
+bulk transfer that keeps the link busy sees one delay, however long it runs, while messages apart
+in time see independent ones. X is Laplace distributed with scale ``jitter_ms``
 (so ``jitter_ms`` is the mean absolute deviation of the one-way delay from its median; Laplace
 because cellular delay distributions are sharply peaked with heavy tails), clipped so that a
 packet never arrives sooner than a tenth of the base delay.
@@ -17,11 +20,12 @@ Why time-correlated: on cellular links delay varies with scheduling, HARQ retran
 and queue build-up, which move together for every packet in flight at the same moment (Jiang et
 al., "Tackling bufferbloat in 3G/4G networks", IMC 2012). Independent per-packet draws with
 in-order delivery would make a burst of n packets wait for the largest of n draws, which no
-measurement shows; here a burst sees the one or two values of the intervals it spans.
+measurement shows. Holding the value through a busy period also reflects what moves: scheduling
+grants and per-transmission HARQ rounds vary the delay of sparse messages, while a flow that keeps
+the radio busy is scheduled continuously.
 
-The process for one direction is deterministic for a given seed: one value per interval, drawn in
-interval order from its own random stream (packets on one path depart in time order, so the
-intervals are visited in order; intervals no packet touches draw nothing).
+The process for one direction is deterministic for a given seed: values are drawn in departure
+order from its own random stream (packets on one path depart in time order).
 """
 
 from __future__ import annotations
@@ -33,24 +37,30 @@ import random
 class DelayProcess:
     """``at(t)``: the one-way delay (seconds) of a packet that leaves the bottleneck at ``t``."""
 
-    __slots__ = ("base", "scale", "interval", "floor", "rng", "slot", "value")
+    __slots__ = ("base", "scale", "interval", "gap", "floor", "rng", "drawn", "last", "value")
 
-    def __init__(self, one_way_s: float, jitter_s: float, interval_s: float, rng: random.Random) -> None:
+    def __init__(
+        self, one_way_s: float, jitter_s: float, interval_s: float, packet_s: float, rng: random.Random
+    ) -> None:
+        """``packet_s``: one packet's serialisation time at the bottleneck (bursts are runs of
+        departures at most two of these apart)."""
         self.base = one_way_s
         self.scale = jitter_s
         self.interval = interval_s
+        self.gap = 2.0 * packet_s
         self.floor = 0.1 * one_way_s
         self.rng = rng
-        self.slot = -1
+        self.drawn = -math.inf  # when the current value was drawn
+        self.last = -math.inf  # the latest departure
         self.value = one_way_s
 
     def at(self, t: float) -> float:
         if not self.scale:
             return self.base
-        slot = int(t // self.interval)
-        if slot != self.slot:
-            self.slot = slot
+        if t - self.last > self.gap and t - self.drawn > self.interval:
+            self.drawn = t
             self.value = self._draw()
+        self.last = t
         return self.value
 
     def _draw(self) -> float:

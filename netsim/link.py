@@ -1,8 +1,15 @@
 """LinkSpec: the network between device and cloud, one spec for both directions.
 
 "up" is device -> cloud, "down" is cloud -> device. Rates are the bottleneck capacity of each
-direction (or a Mahimahi trace that replaces it); ``rtt_ms`` is the base round-trip propagation
-delay (one way = rtt/2), without queueing or serialization.
+direction (or a Mahimahi trace that replaces it): a preset's rates are TCP speed-test medians, which
+a TCP flow on the preset reaches. ``rtt_ms`` is the median round-trip time of a small message
+without queueing or serialisation (one way = rtt/2); ``jitter_ms`` moves the one-way delay around
+that median in time-correlated steps (netsim/delay.py), never on top of it. ``loss`` is the loss a
+TCP flow sees: on cellular links the radio's block errors are repaired by HARQ and RLC before TCP
+sees them, so the residual is tiny (3GPP's packet-error target for the TCP default bearer, QCI /
+5QI 9, is 1e-6) and radio trouble shows up as delay instead. Loss stays an explicit parameter for
+sweeps. ``cc`` picks the congestion control (netsim/cc/): CUBIC with HyStart, as Linux, by default.
+TCP_NODELAY is assumed (the split's messages go out at once, as the live runs set it).
 """
 
 from __future__ import annotations
@@ -23,8 +30,8 @@ class LinkSpec:
     up_mbps: float
     down_mbps: float
     rtt_ms: float
-    jitter_ms: float = 0.0  # mean of an exponential extra one-way delay per packet
-    loss: float = 0.0  # per-packet random loss probability, each direction
+    jitter_ms: float = 0.0  # delay variation: mean absolute deviation of the one-way delay from its median
+    loss: float = 0.0  # TCP-visible random loss per packet, each direction (after link-layer repair)
     loss_burst: float = 1.0  # mean loss-burst length in packets (Gilbert-Elliott); 1 = independent
     trace_up: str | None = None  # Mahimahi file or synth:<kind>[:seed]; replaces up_mbps
     trace_down: str | None = None
@@ -43,9 +50,10 @@ class LinkSpec:
     reorder: bool = False  # allow jitter to reorder packets (otherwise arrivals are kept in order)
     cc: str = "cubic"  # congestion control: "cubic" (Linux default, with HyStart) | "newreno"
     hystart: bool = True  # CUBIC's HyStart slow-start exit (Linux tcp_cubic hystart=1)
-    # how long one delay-variation value holds (netsim/delay.py): [I] the order of LTE/NR
-    # scheduling and HARQ correlation times (8 ms HARQ round trip; tens of ms)
-    jitter_interval_ms: float = 20.0
+    # the shortest time one delay-variation value holds (netsim/delay.py): [I] cellular delay moves
+    # with scheduling load and queueing, correlated over hundreds of milliseconds (Jiang et al.
+    # IMC 2012 [M]); a burst keeps its value however long it lasts
+    jitter_interval_ms: float = 100.0
     radio: str | None = None  # the device's radio power model (netsim/presets/radios); None: none
     source: str = "user"
 

@@ -81,6 +81,7 @@ class Path:
             self.one_way,
             self.jitter,
             link.jitter_interval_ms / 1000.0,
+            (link.mss_bytes + link.header_bytes) * 8 / (self.cap.mean_mbps() * 1e6),
             random.Random(rng.getrandbits(64) if self.jitter else 0),
         )
         self.used = 0.0  # capacity bytes consumed so far
