@@ -83,13 +83,16 @@ def list_networks() -> str:
             _num(r["rtt_ms"]),
             _num(r["jitter_ms"]),
             _num(r["loss"]),
-            str(r["transport"]),
+            str(r["transport"]) if r["transport"] == "ideal" else f"tcp {r['cc']}",
             str(r["source"]),
         ]
         for r in network_table()
     ]
+    # the promise of each preset: a TCP flow reaches the rates; RTT is the median round trip, which
+    # jitter varies around; loss is what TCP sees after link-layer repair
     text = table(
-        ["network", "up Mbps", "down Mbps", "RTT ms", "jitter ms", "loss", "transport", "source"], rows
+        ["network", "up Mbps", "down Mbps", "median RTT ms", "jitter ms", "TCP loss", "transport", "source"],
+        rows,
     )
     return text + _emulator_note(network_table())
 

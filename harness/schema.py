@@ -75,7 +75,7 @@ REQUIRED_SCENARIO_FIELDS = ("model", "method", "network", "device", "cloud")
 BUILTIN_DEFAULTS: dict[str, Any] = {"prompt_tokens": 128, "new_tokens": 128, "act_dtype": "fp16"}
 
 #: Link fields a sweep may vary.
-SWEEP_VARY = ["rtt_ms", "up_mbps", "down_mbps"]
+SWEEP_VARY = ["rtt_ms", "up_mbps", "down_mbps", "loss", "jitter_ms"]
 
 SCENARIO_OBJECT: dict[str, Any] = {
     "type": "object",

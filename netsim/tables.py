@@ -18,6 +18,7 @@ def network_table() -> list[dict[str, Any]]:
             "jitter_ms": v.jitter_ms,
             "loss": v.loss,
             "transport": v.transport,
+            "cc": v.cc,
             "source": v.source,
         }
         for k, v in NETWORK_PRESETS.items()

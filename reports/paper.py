@@ -347,7 +347,7 @@ def sweep_frame(ctx: ReportContext) -> pd.DataFrame:
             gm = gm[gm["value"].isin(dev.index)]
             x = gm["value"].to_numpy(float)
             ratio = gm["decode_tok_s"].to_numpy(float) / dev.loc[gm["value"]].to_numpy(float)
-            worse_large = vary != "up_mbps"
+            worse_large = vary not in ("up_mbps", "down_mbps")
             out.append({"sweep": name, "vary": vary, "network": net, "method_label": label,
                         "below_3x": crossing(x, ratio, SPEEDUP_MIN, worse_large),
                         "below_1x": crossing(x, ratio, 1.0, worse_large)})

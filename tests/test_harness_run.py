@@ -139,7 +139,8 @@ def test_sweeps_csv(run_dir: Path) -> None:
     # Cloud-only streams its tokens: the cloud computes the next token while the previous one travels,
     # so more RTT delays the first token but not the decode rate.
     ttft, tok_s = by_rtt("cloud-only", "ttft_s"), by_rtt("cloud-only", "decode_tok_s")
-    assert ttft[1] > ttft[0] + 0.035
+    # one more round trip of 40 ms; the 5g preset's delay varies around its median (4 ms per direction)
+    assert ttft[1] - ttft[0] == pytest.approx(0.040, abs=0.016)
     assert tok_s[1] == pytest.approx(tok_s[0], rel=0.02)
     # PrivateLoRA waits on a round trip per layer: more RTT, slower decode
     plora = by_rtt("privatelora", "decode_tok_s")

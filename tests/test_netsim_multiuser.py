@@ -92,7 +92,8 @@ def test_latency_grows_with_load(traces) -> None:
         m = simulate_multiuser(tr, uc, CLOUD, n, 16, max_batch=8, policy="step").metrics()
         tpot.append(m["tpot_p50_s"])
         ttft.append(m["ttft_p90_s"])
-    assert all(b >= a * 0.999 for a, b in zip(tpot, tpot[1:], strict=False)), tpot
+    # each user draws its own delay variation around the median RTT: medians move by a little
+    assert all(b >= a * 0.98 for a, b in zip(tpot, tpot[1:], strict=False)), tpot
     assert tpot[-1] > tpot[0] * 1.05
     assert ttft[-1] > 2 * ttft[3]  # beyond max_batch requests queue
     co = traces["cloud-only"]

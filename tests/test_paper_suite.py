@@ -81,11 +81,13 @@ def test_split_trace_uses_the_whole_model_scale() -> None:
 
 def test_paper_realistic_expands() -> None:
     scenarios, points = resolve_suite(load_suite("paper-realistic"))
-    assert len(scenarios) == 48 and len(points) == 48
+    assert len(scenarios) == 48 and len(points) == 3 * 8 + 3 * 8 + 3 * 5
     nets = {s.labels["network"] for s in scenarios}
     assert nets == {"4g", "5g", "wifi6"}
-    assert {p.sweep.vary for p in points} == {"rtt_ms", "up_mbps"}
+    assert {p.sweep.vary for p in points} == {"rtt_ms", "up_mbps", "loss"}
     assert all(p.link.transport == "tcp" for p in points)
+    # the sweeps keep the presets' bottleneck buffer
+    assert {p.link.queue_pkts for p in points} == {NETWORK_PRESETS["5g"].queue_pkts}
 
 
 def test_waterfall_in_the_paper_report(paper_run: Path) -> None:
