@@ -89,7 +89,7 @@ def test_builtin_quick_suite_is_package_data_and_valid() -> None:
         ("name: x\n", "at least one of 'matrix', 'scenarios' or 'sweeps'"),
         ("- a\n- b\n", "a suite must be a YAML mapping"),
         (
-            "name: x\nsweeps: [{name: s, methods: [spa], vary: loss, values: [0.1]}]\n",
+            "name: x\nsweeps: [{name: s, methods: [spa], vary: mss_bytes, values: [0.1]}]\n",
             "sweeps[0].vary: must be one of",
         ),
         (
