@@ -229,7 +229,7 @@ def main() -> int:
                         print(json.dumps(stats()), flush=True)
                     elif line.strip() == b"reset":  # a new session: fresh link state, trace from 0
                         print(json.dumps(stats()), flush=True)
-                        dirs = {d: Direction(link, d, cap_mod, random.Random(f"{seed}:{d}"))
+                        dirs = {d: Direction(link, d, cap_mod, delay_mod, random.Random(f"{seed}:{d}"))
                                 for d in ("up", "down")}
                         up, down = dirs["up"], dirs["down"]
                         t0 = None
