@@ -403,6 +403,22 @@ def closed_form(rec: dict[str, Any]) -> tuple[float, str]:
     return max(link_rate_s, window_rate_s) + rtt, "max(wire time, bytes/(rwnd/RTT)) + RTT (no slow start)"
 
 
+def _setup(ns3_version: str, socket_attrs: dict[str, str]) -> dict[str, Any]:
+    """The fields both reference files record about the simulation set-up."""
+    return {
+        "ns3_version": ns3_version,
+        "mss_bytes": MSS_BYTES,
+        "delayed_ack": (f"ns-3 default: DelAckCount={socket_attrs.get('DelAckCount')}, "
+                        f"DelAckTimeout={socket_attrs.get('DelAckTimeout')}"),
+        "topology": ("device NetDevice --p2p channel (delay=one_way_ms)-- cloud NetDevice; device DataRate="
+                     "up_mbps, cloud DataRate=down_mbps; MTU 1500, PPP header 2 B per packet"),
+        "header_bytes": 52,
+        "snd_buf_bytes": SND_BUF_BYTES,
+        "init_cwnd_pkts": INIT_CWND_PKTS,
+        "socket_attributes": socket_attrs,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every case and write the JSON (default: ns3_results.json beside this script)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -438,22 +454,13 @@ def main(argv: list[str] | None = None) -> int:
     socket_attrs = dict(kv.split("=", 1) for kv in attrs.split(";") if kv)
     socket_attrs.pop("RcvBufSize", None)  # per case: rwnd_bytes
     doc = {
-        "ns3_version": ns3_version,
+        **_setup(ns3_version, socket_attrs),
         "tcp": "TcpNewReno",
-        "mss_bytes": MSS_BYTES,
         "queue": f"DropTail {QUEUE_PKTS}p",
         "queue_detail": (f"{queue} (TrafficControlHelper::Uninstall removed the default FqCoDel); "
                          "one DropTailQueue per NetDevice = per direction; a packet meeting a full device "
                          "queue is dropped by the traffic-control layer (TcDrop), counted in *_queue_drops"),
-        "delayed_ack": (f"ns-3 default: DelAckCount={socket_attrs.get('DelAckCount')}, "
-                        f"DelAckTimeout={socket_attrs.get('DelAckTimeout')}"),
-        "topology": ("device NetDevice --p2p channel (delay=one_way_ms)-- cloud NetDevice; device DataRate="
-                     "up_mbps, cloud DataRate=down_mbps; MTU 1500, PPP header 2 B per packet"),
-        "header_bytes": 52,
-        "snd_buf_bytes": SND_BUF_BYTES,
-        "init_cwnd_pkts": INIT_CWND_PKTS,
         "rcv_buf_bytes": "rwnd_bytes of each case, on both endpoints",
-        "socket_attributes": socket_attrs,
         "timing": ("handshake_s = Connect() call to ConnectionSucceeded at the client; completion_s = from "
                    "that instant (first request byte handed to TCP) to the last reply byte of the last round "
                    "delivered to the client application"),
@@ -493,19 +500,10 @@ def main_default(ref: Any, ns3_version: str, args: argparse.Namespace) -> int:
     socket_attrs = dict(kv.split("=", 1) for kv in attrs.split(";") if kv)
     socket_attrs.pop("RcvBufSize", None)
     doc = {
-        "ns3_version": ns3_version,
+        **_setup(ns3_version, socket_attrs),
         "tcp": "ns-3 default TCP: " + socket_attrs.get("TcpL4Protocol::SocketType", "?")
         + ", recovery " + socket_attrs.get("TcpL4Protocol::RecoveryType", "?"),
-        "mss_bytes": MSS_BYTES,
         "queue": "DropTail, queue_pkts per case (100 or 1000)",
-        "delayed_ack": (f"ns-3 default: DelAckCount={socket_attrs.get('DelAckCount')}, "
-                        f"DelAckTimeout={socket_attrs.get('DelAckTimeout')}"),
-        "topology": ("device NetDevice --p2p channel (delay=one_way_ms)-- cloud NetDevice; device DataRate="
-                     "up_mbps, cloud DataRate=down_mbps; MTU 1500, PPP header 2 B per packet"),
-        "header_bytes": 52,
-        "snd_buf_bytes": SND_BUF_BYTES,
-        "init_cwnd_pkts": INIT_CWND_PKTS,
-        "socket_attributes": socket_attrs,
         "timing": "as in ns3_results.json",
         "generated_by": "netsim/reference/ns3_cases.py --tcp default",
         "cases": cases,
