@@ -23,6 +23,15 @@ def _check_int(name: str, v: Any, lo: int) -> int:
     return v
 
 
+def check_exchange(up_bytes: int, down_bytes: int, compute_ms: float, rounds: int) -> None:
+    """The netcheck exchange's parameters, simulated or live: one line naming the bad one."""
+    _check_int("up_bytes", up_bytes, 0)
+    _check_int("down_bytes", down_bytes, 0)
+    _check_int("rounds", rounds, 1)
+    if not isinstance(compute_ms, int | float) or isinstance(compute_ms, bool) or not compute_ms >= 0:
+        raise SplitbenchError(f"netcheck.compute_ms: must be a number >= 0, got {compute_ms!r}")
+
+
 def netcheck(
     up_bytes: int,
     down_bytes: int,
@@ -35,11 +44,7 @@ def netcheck(
     """Simulate the rounds; return completion_s, handshake_s, per_round_s and wire bytes each way,
     and with a ``radio`` its energy for the exchange (netsim/radio.py: idle before the handshake,
     connected while a message is under way, then the tail)."""
-    _check_int("up_bytes", up_bytes, 0)
-    _check_int("down_bytes", down_bytes, 0)
-    _check_int("rounds", rounds, 1)
-    if not isinstance(compute_ms, int | float) or isinstance(compute_ms, bool) or not compute_ms >= 0:
-        raise SplitbenchError(f"netcheck.compute_ms: must be a number >= 0, got {compute_ms!r}")
+    check_exchange(up_bytes, down_bytes, compute_ms, rounds)
     link = link.validate()
     up, down = make_path(link, "up", seed), make_path(link, "down", seed)
     t = 0.0

@@ -24,7 +24,7 @@ from typing import Any
 from splitbench import SplitbenchError
 
 from ..link import LinkSpec
-from ..netcheck import _check_int
+from ..netcheck import check_exchange
 from .emulator import Emulator, wait_all
 
 PROBE = str(Path(__file__).resolve().parent / "probe.py")
@@ -63,11 +63,7 @@ def live_netcheck(
     timeout_s: float = 300.0,
 ) -> dict[str, Any]:
     """The netcheck rounds over real TCP through the emulator; netcheck's fields plus ``mode``."""
-    _check_int("up_bytes", up_bytes, 0)
-    _check_int("down_bytes", down_bytes, 0)
-    _check_int("rounds", rounds, 1)
-    if not isinstance(compute_ms, int | float) or isinstance(compute_ms, bool) or not compute_ms >= 0:
-        raise SplitbenchError(f"netcheck.compute_ms: must be a number >= 0, got {compute_ms!r}")
+    check_exchange(up_bytes, down_bytes, compute_ms, rounds)
     link = link.validate()
     if link.transport != "tcp":
         raise SplitbenchError("netcheck --live: transport must be tcp (a live run uses the kernel's TCP)")
