@@ -80,6 +80,7 @@ def list_networks() -> str:
             r["name"],
             _num(r["up_mbps"]),
             _num(r["down_mbps"]),
+            _num(r["rate_flows"]),
             _num(r["rtt_ms"]),
             _num(r["jitter_ms"]),
             _num(r["loss"]),
@@ -88,10 +89,12 @@ def list_networks() -> str:
         ]
         for r in network_table()
     ]
-    # the promise of each preset: a TCP flow reaches the rates; RTT is the median round trip, which
-    # jitter varies around; loss is what TCP sees after link-layer repair
+    # the promise of each preset: TCP reaches the rates with as many connections as its source used
+    # (netsim.bulk_rate); RTT is the median round trip, which jitter varies around; loss is what TCP
+    # sees after link-layer repair
     text = table(
-        ["network", "up Mbps", "down Mbps", "median RTT ms", "jitter ms", "TCP loss", "transport", "source"],
+        ["network", "up Mbps", "down Mbps", "flows", "median RTT ms", "jitter ms", "TCP loss", "transport",
+         "source"],
         rows,
     )
     return text + _emulator_note(network_table())

@@ -245,7 +245,7 @@ NS3_SETS = (("ns3_results.json", "newreno"), ("ns3_default_results.json", "cubic
 
 def link_cases(target: float = DEFAULT_TARGETS["link"], path: Path | None = None) -> list[Case]:
     """netcheck against every recorded ns-3 case, with ns-3's own timer settings (delayed-ACK
-    timeout 200 ms, minimum RTO 1 s) and the case's buffer.
+    timeout 200 ms, minimum RTO 1 s), its receiver (no quick-ACK) and the case's buffer.
 
     One asymmetry: where ns-3's CUBIC run needed a retransmission timeout, the reference is an upper
     bound only. ns-3 has no RACK (RFC 8985), so a lost retransmission waits for its timer (1 s
@@ -274,7 +274,7 @@ def _ns3_cases(path: Path, cc: str, target: float) -> list[Case]:
         link = LinkSpec(up_mbps=c["up_mbps"], down_mbps=c["down_mbps"], rtt_ms=2 * c["one_way_ms"],
                         rwnd_bytes=c["rwnd_bytes"], mss_bytes=ref.get("mss_bytes", 1448),
                         queue_pkts=c.get("queue_pkts", 100), cc=cc, delack_ms=200.0, min_rto_ms=1000.0,
-                        source="ns-3 reference case")
+                        quickack=False, source="ns-3 reference case")
         r = netcheck(c["up_bytes"], c["down_bytes"], c["compute_ms"], c["rounds"], link)
         bound = cc != "newreno" and bool(c.get("up_rto_timeouts") or c.get("down_rto_timeouts"))
         phase = f"completion ({c['rounds']} rounds)" + (", ns-3 RTO: upper bound" if bound else "")

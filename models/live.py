@@ -70,9 +70,20 @@ def recv_frame(sock: socket.socket) -> bytes:
     return head + recv_exact(sock, HEADER_BYTES_PER_DIM * ndim + length)
 
 
+def socket_options(settings: str) -> tuple[str, bool]:
+    """(congestion control, TCP_NODELAY) from a link's socket settings (netsim LinkSpec.linux_cc):
+    the Linux congestion control, with ``+nagle`` when Nagle's algorithm stays on."""
+    cc, _, flag = settings.partition("+")
+    if flag not in ("", "nagle"):
+        raise SplitbenchError(f"live: unknown socket setting {flag!r} in {settings!r} (known: nagle)")
+    return cc, flag != "nagle"
+
+
 def tune(sock: socket.socket, congestion_control: str) -> None:
-    """TCP_NODELAY, and the congestion control chosen per socket (sysctls are per namespace)."""
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    """TCP_NODELAY (unless the settings say ``+nagle``), and the congestion control chosen per
+    socket (sysctls are per namespace). ``congestion_control``: LinkSpec.linux_cc."""
+    congestion_control, nodelay = socket_options(congestion_control)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(nodelay))
     try:
         sock.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, congestion_control.encode())
     except OSError as e:

@@ -7,7 +7,7 @@ from .engine import POLICIES, Engine
 from .host import host_profile
 from .link import NETWORK_PRESETS, LinkSpec, resolve_network
 from .multiuser import Arrival, MultiUserResult, UserClass, simulate_multiuser
-from .netcheck import netcheck
+from .netcheck import bulk_rate, netcheck
 from .profiles import PROFILE_PRESETS, Profile, profile_names, resolve_profile
 from .radio import RADIO_PRESETS, RadioSpec, resolve_radio
 from .replay import feasible, simulate
@@ -24,6 +24,7 @@ __all__ = [
     "NETWORK_PRESETS",
     "LinkSpec",
     "resolve_network",
+    "bulk_rate",
     "netcheck",
     "PROFILE_PRESETS",
     "Profile",

@@ -9,7 +9,12 @@ TCP flow sees: on cellular links the radio's block errors are repaired by HARQ a
 sees them, so the residual is tiny (3GPP's packet-error target for the TCP default bearer, QCI /
 5QI 9, is 1e-6) and radio trouble shows up as delay instead. Loss stays an explicit parameter for
 sweeps. ``cc`` picks the congestion control (netsim/cc/): CUBIC with HyStart, as Linux, by default.
-TCP_NODELAY is assumed (the split's messages go out at once, as the live runs set it).
+``nodelay`` (default true) is TCP_NODELAY on both sockets, an assumption: the split's messages go out
+at once, and the live runs set the same option from this field. ``nodelay: false`` models Nagle's
+algorithm as Linux runs it (``tcp_nagle_check``, Minshall's variant of RFC 896): a message's sub-MSS
+last segment waits while the previous sub-MSS segment is unacknowledged, so with the receiver's
+delayed ACK two small writes before a read stall for the delayed-ACK timer. ``quickack`` (default
+true) is the Linux receiver's quick-ACK rule; the ns-3 replays turn it off (ns-3 has none).
 """
 
 from __future__ import annotations
@@ -50,6 +55,14 @@ class LinkSpec:
     reorder: bool = False  # allow jitter to reorder packets (otherwise arrivals are kept in order)
     cc: str = "cubic"  # congestion control: "cubic" (Linux default, with HyStart) | "newreno"
     hystart: bool = True  # CUBIC's HyStart slow-start exit (Linux tcp_cubic hystart=1)
+    nodelay: bool = True  # TCP_NODELAY (Nagle off) on both ends: an assumption; false models Nagle
+    # receiver quick-ACK (Linux tcp_event_data_recv): every segment ACKed at once for up to
+    # min(16, rwnd/(2 MSS)) segments at the first data and after the receiver was idle for an RTO
+    quickack: bool = True
+    # parallel TCP connections the preset's rates were measured with: a speed test opens several
+    # (Ookla's multi-connection test), so its median is an aggregate that one connection need not
+    # reach within a short transfer; 1: one connection. Read by bulk_rate (netsim/netcheck.py)
+    rate_flows: int = 1
     # the shortest time one delay-variation value holds (netsim/delay.py): [I] cellular delay moves
     # with scheduling load and queueing, correlated over hundreds of milliseconds (Jiang et al.
     # IMC 2012 [M]); a burst keeps its value however long it lasts
@@ -63,8 +76,11 @@ class LinkSpec:
 
     @property
     def linux_cc(self) -> str:
-        """The Linux congestion control that ``cc`` models: what live runs set per socket."""
-        return {"newreno": "reno"}.get(self.cc, "cubic")
+        """What live runs set per socket: the Linux congestion control that ``cc`` models, with
+        ``+nagle`` appended when ``nodelay`` is off (TCP_NODELAY not set). ``socket_options`` in
+        models/live.py and probe.py's ``--cc`` read it back."""
+        cc = {"newreno": "reno"}.get(self.cc, "cubic")
+        return cc if self.nodelay else cc + "+nagle"
 
     def capacity(self, direction: str) -> Capacity:
         tr = self.trace_up if direction == "up" else self.trace_down
@@ -97,8 +113,10 @@ class LinkSpec:
 
         if self.cc not in CONGESTION_CONTROLS:
             raise bad("cc", f"must be one of {', '.join(sorted(CONGESTION_CONTROLS))}, got {self.cc!r}")
-        if not isinstance(self.hystart, bool):
-            raise bad("hystart", f"must be true or false, got {self.hystart!r}")
+        for f in ("hystart", "nodelay", "quickack", "idle_restart", "reorder"):
+            v = getattr(self, f)
+            if not isinstance(v, bool):
+                raise bad(f, f"must be true or false, got {v!r}")
         if self.transport not in ("tcp", "ideal"):
             raise bad("transport", f"must be 'tcp' or 'ideal', got {self.transport!r}")
         for f, lo in (
@@ -107,6 +125,7 @@ class LinkSpec:
             ("rwnd_bytes", 1),
             ("init_cwnd_pkts", 1),
             ("queue_pkts", 1),
+            ("rate_flows", 1),
         ):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:

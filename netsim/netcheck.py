@@ -76,3 +76,29 @@ def netcheck(
         "transport": link.transport,
         **energy,
     }
+
+
+def bulk_rate(link: LinkSpec, direction: str, seconds: float = 2.0, flows: int | None = None,
+              seed: int = 0) -> float:
+    """Goodput (Mbit/s) of a bulk transfer of about ``seconds`` at the link's rate in ``direction``
+    ("up" or "down"), carried by ``flows`` parallel TCP connections (default: ``link.rate_flows``,
+    those the preset's source measured with), from the first byte to the last.
+
+    The connections start together and are alike, so each is timed on its fair share: 1/flows of
+    the rate and of the bottleneck buffer, the same delay (the link's delay process, same seed),
+    carrying 1/flows of the bytes; all finish together. [I] an approximation: flows on one FIFO do
+    not share it exactly fairly, and their losses are not synchronised."""
+    from dataclasses import replace
+
+    if direction not in ("up", "down"):
+        raise SplitbenchError(f"bulk_rate: direction must be 'up' or 'down', got {direction!r}")
+    n = link.rate_flows if flows is None else flows
+    _check_int("flows", n, 1)
+    if n > 1 and (link.trace_up or link.trace_down):
+        raise SplitbenchError("bulk_rate: more than one flow needs constant rates (a trace is not split)")
+    mbps = link.up_mbps if direction == "up" else link.down_mbps
+    share = replace(link, up_mbps=link.up_mbps / n, down_mbps=link.down_mbps / n,
+                    queue_pkts=max(1, link.queue_pkts // n))
+    each = max(1, int(mbps * 1e6 / 8 * seconds) // n)
+    up, down = (each, 100) if direction == "up" else (100, each)
+    return each * n * 8 / netcheck(up, down, 0, 1, share, seed=seed)["completion_s"] / 1e6

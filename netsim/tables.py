@@ -14,6 +14,7 @@ def network_table() -> list[dict[str, Any]]:
             "name": k,
             "up_mbps": v.up_mbps,
             "down_mbps": v.down_mbps,
+            "rate_flows": v.rate_flows,
             "rtt_ms": v.rtt_ms,
             "jitter_ms": v.jitter_ms,
             "loss": v.loss,

@@ -11,12 +11,31 @@ variables (TcpPath.send for a message that fits in the open window, _send_loop f
 100-user multi-user run offers millions of packets, and per-packet method calls dominated it.
 
 TCP model. The sender's machinery is fixed: a drop-tail bottleneck queue of ``queue_pkts`` packets,
-random loss (Gilbert-Elliott bursts) after the bottleneck, delayed ACKs at the receiver (one ACK
-per two segments, or after ``delack_ms``), per-packet loss detection (a lost packet is reported
-once ``dupthresh`` later-sent packets have been delivered, SACK-style, or else by a retransmission
-timeout: RTO doubles), retransmissions first, window = min(cwnd, receive window), and restart after
-idle (nothing in flight for longer than one RTO: RFC 5681 §4.1, unless ``idle_restart`` is off).
-ACKs are assumed not to compete for the reverse link's capacity (40-60 byte packets).
+random loss (Gilbert-Elliott bursts) after the bottleneck, per-packet loss detection (a lost packet
+is reported once ``dupthresh`` later-sent packets have been delivered, SACK-style, or else by a
+retransmission timeout: RTO doubles), retransmissions first, window = min(cwnd, receive window),
+and restart after idle (nothing in flight for longer than one RTO: RFC 5681 §4.1, unless
+``idle_restart`` is off). ACKs are assumed not to compete for the reverse link's capacity (40-60
+byte packets). The rest, as Linux does it:
+
+- Receiver ACKs: one per two segments, or after ``delack_ms``; at once for a segment that arrives
+  out of order or fills a hole (RFC 5681 §4.2); quick-ACK (``quickack``, Linux
+  ``tcp_event_data_recv``/``tcp_incr_quickack``): at the first data, and after the receiver was
+  idle for longer than its RTO (this sender's estimate stands in for it: same path), every segment
+  is ACKed at once for min(16, rwnd / (2 MSS)) segments (2 if that is 0). Data leaving a host carries
+  the ACK its delayed-ACK timer holds for the other direction (the two senders of a connection are
+  paired by make_path), so a reply acknowledges its request.
+- Nagle (``nodelay: false``; Linux ``tcp_nagle_check``, Minshall's rule): a message's sub-MSS last
+  segment waits while the previous sub-MSS segment sent is unacknowledged (packets are counted in
+  send order; acknowledged once everything sent up to it is acked or detected lost). A later
+  message is never merged into the held segment (messages are timed when handed over), so the hold
+  ends with the ACK.
+- Tail-loss probe (strategies with ``tlp``; RACK-TLP, RFC 8985 §7): when only undetected losses
+  are outstanding, PTO = max(2 SRTT (+ 200 ms for a lone segment), 10 ms) after the last ACK or
+  send, no later than the RTO, the last segment is sent again whatever the window (not new data: the
+  walker knows none is pending), the strategy responds as to a loss, and the probe's delivery
+  reports every earlier outstanding packet lost (RACK), so a tail is repaired by fast recovery
+  instead of a timeout. One probe until the next ACK.
 
 The congestion-control rules are a strategy object, one per sender (CongestionControl; the first
 one is NewReno). The walker calls it at four points and reads two attributes:
@@ -29,14 +48,14 @@ one is NewReno). The walker calls it at four points and reads two attributes:
   ``inflight < min(cwnd, rwnd)``. Time-based growth (CUBIC's W(t)) reads ``t``; byte counting
   reads ``acked``; a delay-based slow-start exit (HyStart) reads the samples of ``on_rtt`` and
   can count rounds by delivered segments (a round ends when the segments outstanding at its start
-  are acked); proportional rate reduction sets cwnd = inflight + sndcnt here;
+  are acked); proportional rate reduction sets cwnd = inflight + sndcnt here (netsim/cc/base.py);
 - ``on_loss(t, seq, timeout, next_seq, inflight) -> cwnd`` once per lost packet when its loss is
   detected (``timeout``: by the retransmission timer), ``next_seq`` the next new sequence number
   (packets below it are outstanding or done: the recovery point), ``inflight`` after removing the
   lost packet. The packet is queued for retransmission by the walker;
 - ``on_idle(t) -> cwnd`` at a restart after idle;
-- attributes ``rto`` (the retransmission timeout before backoff, seconds) and ``dupthresh``
-  (later deliveries that report a loss).
+- attributes ``rto`` (the retransmission timeout before backoff, seconds), ``srtt`` (the PTO),
+  ``dupthresh`` (later deliveries that report a loss) and ``tlp`` (send tail-loss probes).
 
 A strategy keeps whatever state it needs; the walker never reads cwnd or ssthresh itself. Hooks
 are plain method calls in the hot loop (about one ACK per two packets), so a strategy should keep
@@ -46,7 +65,8 @@ NewReno (as ns-3 3.44's TcpNewReno with SACK-style recovery): initial window ``i
 slow start grows cwnd by one segment per ACK (ns-3 does not count bytes acked, so with delayed ACKs
 the window grows 1.5x per RTT: checked against ns-3's max-cwnd figures), congestion avoidance by
 1/cwnd per ACK; on a loss ssthresh = max(cwnd/2, 2) and cwnd = ssthresh (fast retransmit, once
-per window of data) or cwnd = 1 (timeout).
+per window of data, brought down by proportional rate reduction as ns-3's TcpPrrRecovery) or
+cwnd = 1 (timeout); no tail-loss probe (ns-3 has none).
 
 Wire bytes = payload + ``header_bytes`` per packet (including retransmitted packets). The
 handshake's SYN/SYN-ACK and the pure ACKs are not counted.
@@ -55,7 +75,9 @@ handshake's SYN/SYN-ACK and the pure ACKs are not counted.
 from __future__ import annotations
 
 import heapq
+import math
 import random
+import weakref
 from collections import deque
 
 from .capacity import Capacity, ConstantCapacity
@@ -65,6 +87,9 @@ from .link import LinkSpec
 
 SYN_BYTES = 64  # SYN or SYN-ACK with options, on the wire
 ACK, LOSS = 0, 1  # event kinds
+MAX_QUICKACKS = 16  # Linux TCP_MAX_QUICKACKS
+TLP_WC_DELACK = 0.200  # RFC 8985 WCDelAckT (Linux adds TCP_RTO_MIN): a lone segment's PTO allowance
+TLP_MIN_PTO = 0.010  # the shortest probe timeout
 
 
 class Path:
@@ -197,6 +222,24 @@ class TcpPath(Path):
         self._j = 0
         self._draws_per_pkt = int(self.p_gb > 0)
         self._qmax, self._reorder, self._idle_restart = link.queue_pkts, link.reorder, link.idle_restart
+        # receiver quick-ACK (Linux tcp_incr_quickack): ACKs left to send at once, and the last data
+        # arrival (the receiver's idle clock)
+        q = link.rwnd_bytes // (2 * link.mss_bytes)
+        self.quickacks = min(MAX_QUICKACKS, q if q else 2) if link.quickack else 0
+        self.quick = 0
+        self.rcv_last = -math.inf
+        # Nagle (Linux tcp_nagle_check): packets sent so far (new + retransmitted) when the last
+        # sub-MSS segment went out; it is acknowledged once next_seq + retx_pkts - inflight reaches it
+        self.nagle = not link.nodelay
+        self.sml = 0
+        self.retx_pkts = 0
+        # tail-loss probe (RFC 8985): one per ACK; the probe's time and sequence number
+        self._tlp_armed = True
+        self._tlp_at = -math.inf
+        self._probe = -1
+        # the other direction of the connection (make_path pairs them): this sender's data carries
+        # the ACK its host owes for the peer's data
+        self.peer: TcpPath | None = None
 
     @property
     def cwnd(self) -> float:
@@ -207,6 +250,7 @@ class TcpPath(Path):
         self.inflight -= n
         self.last_ack = t
         self.backoff = 1.0
+        self._tlp_armed = True
         cc = self.cc
         if sent >= 0:
             cc.on_rtt(t - sent)
@@ -241,10 +285,26 @@ class TcpPath(Path):
             else:
                 self._on_loss(t, val, rto=False)
             return t
-        # nothing in flight but losses nobody can report: the retransmission timer fires
-        u0 = min(self.undetected, key=lambda u: u[1])
-        t = max(self.last_ack, u0[1]) + self.cc.rto * self.backoff
-        for u in list(self.undetected):
+        # nothing in flight but losses nobody can report: a tail-loss probe or the retransmission timer
+        und, cc = self.undetected, self.cc
+        u0 = min(und, key=lambda u: u[1])
+        t = max(self.last_ack, u0[1], self._tlp_at) + cc.rto * self.backoff
+        if cc.tlp and self._tlp_armed:
+            # RFC 8985 §7: PTO = 2 SRTT (+ WCDelAckT for a lone segment) after the last send or ACK,
+            # no later than the RTO; the last segment goes again, whatever the window, and its
+            # delivery reports the packets before it lost (RACK). The strategy treats the tail as
+            # a loss (Linux: recovery, or CWR when the probe alone repaired it)
+            pto = 2.0 * cc.srtt + (TLP_WC_DELACK if self.inflight == 1 else 0.0)
+            tp = max(self.last_ack, max(u[1] for u in und)) + max(pto, TLP_MIN_PTO)
+            t = min(t, tp)
+            last = max(und, key=lambda u: u[0])[0]
+            self._tlp_armed, self._tlp_at, self._probe = False, t, last
+            self._on_loss(t, last, rto=False)
+            self.retx.rotate(1)  # the probe first
+            if self.limit < self.inflight + 1:
+                self.limit = self.inflight + 1
+            return t
+        for u in list(und):
             self._on_loss(t, u[0], rto=True)
         self.last_ack = t
         return t
@@ -304,7 +364,7 @@ class TcpPath(Path):
                 cwnd = on_ack(t, n, inflight)
             self.pending_ack = pa
             if touched:
-                self.inflight, self.last_ack, self.backoff = inflight, last_ack, 1.0
+                self.inflight, self.last_ack, self.backoff, self._tlp_armed = inflight, last_ack, 1.0, True
                 self.limit = cwnd if cwnd <= rwnd else rwnd
             if ev and ev[0][0] <= t0 and ev[0][2] == LOSS:
                 self._next_event()  # rare: the general handler, then carry on with the ACKs
@@ -328,6 +388,9 @@ class TcpPath(Path):
             return t0
         self.messages += 1
         self.payload_bytes += nbytes
+        peer = self.peer
+        if peer is not None and peer.pending_ack is not None:
+            self._piggyback(peer, t0 if t0 > self.sender_free else self.sender_free)
         ev, pa = self.events, self.pending_ack
         if (ev and ev[0][0] <= t0) or (pa is not None and pa[0] + self.delack + self.one_way <= t0):
             self._catch_up(t0)  # everything that happened before t0
@@ -351,6 +414,9 @@ class TcpPath(Path):
         self.wire_bytes += nbytes + npk * hdr  # first copies; retransmissions are added as sent
         if not (bps and self.fast) or self.retx or self.undetected or self.bad or npk > self.limit - inflight:
             return self._send_loop(now, npk, last_size, 0, npk, 0.0)
+        nagle_wait = self.nagle and last_size < mss and inflight
+        if nagle_wait and self.next_seq + self.retx_pkts - inflight < self.sml:
+            return self._send_loop(now, npk, last_size, 0, npk, 0.0)  # the tail waits (Nagle)
         q = self.queue
         while q and q[0] <= now:
             q.popleft()
@@ -363,6 +429,7 @@ class TcpPath(Path):
         buf, p_gb, jitter, delay_at = self._u, self.p_gb, self.jitter, self.delay.at
         p_bg = self.p_bg
         ow, delack, reorder = self.one_way, self.delack, self._reorder
+        qa, quick, rcv_last, rto = self.quickacks, self.quick, self.rcv_last, self.cc.rto
         events, tie, und, heappush = ev, self._tie, self.undetected, heapq.heappush
         owner, seq, dupthresh = self.messages, self.next_seq, self.cc.dupthresh
         used = self.used
@@ -395,14 +462,33 @@ class TcpPath(Path):
                 arr = last_arr
             if arr > done:
                 done = arr
+            ofo = False
             if und:  # later deliveries count as duplicate ACKs for this message's losses
                 for u in und:
                     if u[0] < seq:
+                        ofo = True
                         u[3] += 1
                         if u[3] == dupthresh:
                             tie += 1
                             heappush(events, (arr + ow, tie, LOSS, u[0], -1.0))
-            if pa is not None and arr - pa[0] < delack:  # second segment: ACK now
+            if qa:  # quick-ACK: at the first data, and after the receiver was idle for an RTO
+                if arr - rcv_last > rto and quick < qa:
+                    quick = qa
+                rcv_last = arr
+            if quick or ofo:  # ACK at once (with a pending one if its timer has not fired)
+                if quick:
+                    quick -= 1
+                n = 1
+                if pa is not None:
+                    if arr - pa[0] < delack:
+                        n = 2
+                    else:
+                        tie += 1
+                        heappush(events, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
+                    pa = None
+                tie += 1
+                heappush(events, (arr + ow, tie, ACK, n, now))
+            elif pa is not None and arr - pa[0] < delack:  # second segment: ACK now
                 tie += 1
                 heappush(events, (arr + ow, tie, ACK, 2, now))
                 pa = None
@@ -416,14 +502,27 @@ class TcpPath(Path):
             q.popleft()
         self.used, self.last_arrival, self.pending_ack, self._tie, self.bad = used, last_arr, pa, tie, bad
         self._j = j
+        self.quick, self.rcv_last = quick, rcv_last
         self.inflight = inflight + npk
         self.next_seq = seq
+        if self.nagle and last_size < mss:
+            self.sml = seq + self.retx_pkts
         wire = [[wire_start, dep]]  # the last packet leaves last: departures follow the byte position
         if lost:
             return self._send_loop(now, npk, last_size, npk, lost, done, wire)
         self.last_wire, self.last_wire_end = wire, dep
         self.sender_free = now
         return done
+
+    @staticmethod
+    def _piggyback(peer: TcpPath, t: float) -> None:
+        """Data leaving at ``t`` carries the ACK its host's delayed-ACK timer holds for the peer's
+        data, if that data has arrived and the timer has not fired yet."""
+        arr, sent = peer.pending_ack  # type: ignore[misc]
+        if arr <= t < arr + peer.delack:
+            peer.pending_ack = None
+            peer._tie += 1
+            heapq.heappush(peer.events, (t + peer.one_way, peer._tie, ACK, 1, sent))
 
     def _send_loop(
         self,
@@ -460,6 +559,8 @@ class TcpPath(Path):
         delay_at = self.delay.at
         buf, j = self._u, self._j
         heappush, heappop = heapq.heappush, heapq.heappop
+        qa, quick, rcv_last = self.quickacks, self.quick, self.rcv_last
+        nagle, partial, probe = self.nagle, last_size < mss, self._probe
         owner = self.messages
         limit, inflight, last_ack = self.limit, self.inflight, self.last_ack
         used, last_arr, pa, tie, bad, seq = (
@@ -476,17 +577,30 @@ class TcpPath(Path):
         if wire is None:
             wire = []
         while remaining:
-            if inflight < limit and (retx or sent_new < npk):
+            if inflight < limit and (
+                retx
+                or (
+                    sent_new < npk
+                    # Nagle: the sub-MSS tail waits while the last sub-MSS segment is unacknowledged
+                    and not (
+                        nagle and partial and sent_new == last and inflight
+                        and seq + self.retx_pkts - inflight < self.sml
+                    )
+                )
+            ):
                 if retx:
                     p, size, own = retx.popleft()
                     self.retx_bytes += size + hdr
                     self.wire_bytes += size + hdr
+                    self.retx_pkts += 1
                     sent = -1.0
                 else:
                     p, size, own = seq, (mss if sent_new < last else last_size), owner
                     seq += 1
                     sent_new += 1
                     sent = now
+                    if nagle and size < mss:
+                        self.sml = seq + self.retx_pkts
                 inflight += 1
                 # _transmit: drop-tail queue, then the bottleneck, then random loss
                 while q and q[0] <= now:
@@ -530,14 +644,40 @@ class TcpPath(Path):
                     if arr > done:
                         done = arr
                 ack_t = arr + ow
+                ofo = sent < 0  # a retransmission fills a hole: ACK at once (RFC 5681 §4.2)
                 if und:  # later deliveries count as duplicate ACKs for earlier losses
+                    if p == probe:  # RACK: the tail-loss probe reports every earlier packet lost
+                        probe = -1
+                        for u in und:
+                            if u[0] < p and u[3] < dupthresh:
+                                u[3] = dupthresh
+                                tie += 1
+                                heappush(events, (ack_t, tie, LOSS, u[0], -1.0))
                     for u in und:
                         if u[0] < p:
+                            ofo = True  # out of order: ACK at once (RFC 5681 §4.2)
                             u[3] += 1
                             if u[3] == dupthresh:
                                 tie += 1
                                 heappush(events, (ack_t, tie, LOSS, u[0], -1.0))
-                if pa is not None and arr - pa[0] < delack:  # second segment: ACK now
+                if qa:  # quick-ACK: at the first data, and after the receiver was idle for an RTO
+                    if arr - rcv_last > cc.rto and quick < qa:
+                        quick = qa
+                    rcv_last = arr
+                if quick or ofo:  # ACK at once (with a pending one if its timer has not fired)
+                    if quick:
+                        quick -= 1
+                    n = 1
+                    if pa is not None:
+                        if arr - pa[0] < delack:
+                            n = 2
+                        else:
+                            tie += 1
+                            heappush(events, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
+                        pa = None
+                    tie += 1
+                    heappush(events, (ack_t, tie, ACK, n, sent))
+                elif pa is not None and arr - pa[0] < delack:  # second segment: ACK now
                     tie += 1
                     heappush(events, (ack_t, tie, ACK, 2, sent))
                     pa = None
@@ -553,13 +693,14 @@ class TcpPath(Path):
                 pa = None
             elif events and events[0][2] == ACK:
                 t, _, _, n, sent = heappop(events)
-            else:  # a loss report or a retransmission timeout: the general handlers, on synced state
+            else:  # a loss report, a probe or a retransmission timeout: the general handlers, on synced state
                 self.limit, self.inflight, self.last_ack = limit, inflight, last_ack
-                self.pending_ack, self.next_seq = pa, seq
+                self.pending_ack, self.next_seq, self._probe = pa, seq, probe
                 if acked:
-                    self.backoff, acked = 1.0, False
+                    self.backoff, self._tlp_armed, acked = 1.0, True, False
                 t = self._next_event()
                 limit, inflight, last_ack, pa = self.limit, self.inflight, self.last_ack, self.pending_ack
+                probe = self._probe
                 if t > now:
                     now = t
                 continue
@@ -583,8 +724,9 @@ class TcpPath(Path):
             seq,
         )
         if acked:
-            self.backoff = 1.0
+            self.backoff, self._tlp_armed = 1.0, True
         self._j = j
+        self.quick, self.rcv_last, self._probe = quick, rcv_last, probe
         self.sender_free = now
         self.last_wire = wire
         self.last_wire_end = wire[-1][1] if wire else now
@@ -597,12 +739,26 @@ class TcpPath(Path):
         return self.link.rtt_ms / 1000.0 + up + down
 
 
+#: the "up" sender of each (link, seed) whose "down" sender has not been made yet
+_UNPAIRED: dict[tuple[LinkSpec, int], weakref.ref[TcpPath]] = {}
+
+
 def make_path(
     link: LinkSpec, direction: str, seed: int, cc: type[CongestionControl] | None = None
 ) -> Path:
     """The sender of one direction: ideal, or TCP with congestion-control strategy ``cc`` (by
-    default the link's ``cc``, from the registry in netsim/cc/)."""
+    default the link's ``cc``, from the registry in netsim/cc/). A connection's two senders are made
+    up first, then down, with the same link and seed: the down one is paired with the up one made
+    just before it, so that each direction's data carries the ACKs owed for the other's."""
     rng = random.Random(f"{seed}:{direction}")
     if link.transport == "ideal":
         return IdealPath(link, direction, rng)
-    return TcpPath(link, direction, rng, cc or CONGESTION_CONTROLS[link.cc])
+    p = TcpPath(link, direction, rng, cc or CONGESTION_CONTROLS[link.cc])
+    if direction == "up":
+        _UNPAIRED[(link, seed)] = weakref.ref(p)
+    else:
+        ref = _UNPAIRED.pop((link, seed), None)
+        up = ref() if ref is not None else None
+        if up is not None and up.peer is None:
+            up.peer, p.peer = p, up
+    return p

@@ -61,6 +61,7 @@ def test_wire_bytes_match_ns3(case: dict) -> None:
         cc="newreno",
         delack_ms=200,
         min_rto_ms=1000,
+        quickack=False,
     )
     r = netcheck(case["up_bytes"], case["down_bytes"], case["compute_ms"], case["rounds"], link)
     # headers and retransmissions counted the same way

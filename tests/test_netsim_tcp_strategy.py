@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from splitbench.netsim import LinkSpec
+from splitbench.netsim.cc import CONGESTION_CONTROLS
 from splitbench.netsim.tcp import CongestionControl, NewReno, TcpPath
 
 links = st.builds(
@@ -28,6 +29,9 @@ links = st.builds(
     min_rto_ms=st.sampled_from([200.0, 50.0]),
     delack_ms=st.sampled_from([200.0, 40.0]),
     reorder=st.booleans(),
+    nodelay=st.booleans(),
+    quickack=st.booleans(),
+    cc=st.sampled_from(["cubic", "newreno", "cubic-ns3"]),
 )
 # (gap before the message in ms, bytes): small messages exercise the fast path, large ones the window
 messages = st.lists(
@@ -47,14 +51,17 @@ def _state(p: TcpPath) -> tuple:
         p.next_seq, p.sender_free, p.last_ack, p.backoff, p.limit, p.pending_ack, p.bad, p._tie,
         sorted(p.events), [tuple(u) for u in p.undetected], list(p.retx), list(p.queue),
         cc.cwnd, cc.ssthresh, cc.srtt, cc.rttvar, cc.rto, cc.recover_seq,
+        p.quick, p.rcv_last, p.sml, p.retx_pkts, p._tlp_armed, p._tlp_at, p._probe,
+        cc.in_recovery, cc.prr_fs, cc.prr_delivered, cc.prr_out, cc.prr_left,
     )  # fmt: skip
 
 
 @settings(max_examples=80, deadline=None)
 @given(links, messages, st.integers(0, 2**16))
 def test_fast_path_equals_general_walk(link: LinkSpec, msgs: list, seed: int) -> None:
-    fast = TcpPath(link, "up", random.Random(seed))
-    general = TcpPath(link, "up", random.Random(seed))
+    cc = CONGESTION_CONTROLS[link.cc]
+    fast = TcpPath(link, "up", random.Random(seed), cc)
+    general = TcpPath(link, "up", random.Random(seed), cc)
     general.fast = False
     t = 0.0
     for gap, nbytes in msgs:

@@ -18,8 +18,9 @@ Rules (Linux ``net/ipv4/tcp_cubic.c`` and ``tcp_cong.c``; RFC 9438), in segments
   the window grows by acked/cnt per ACK with cnt = cwnd / (target − cwnd) (Linux ``bictcp_update``,
   cnt at least 2; at most 20 before the first loss).
 - A loss: W_max = cwnd (or cwnd·(1 + β)/2 with fast convergence when below the last W_max),
-  ssthresh = max(β·cwnd, 2), β = 0.7; fast recovery ends at ssthresh (the end state of
-  proportional rate reduction, RFC 6937), once per window of data; a timeout sets cwnd to 1.
+  ssthresh = max(β·cwnd, 2), β = 0.7, once per window of data; in fast recovery the window comes
+  down to ssthresh by proportional rate reduction (RFC 6937, netsim/cc/base.py) and CUBIC does not
+  grow it; a timeout sets cwnd to 1.
 - Restart after idle (``tcp_cwnd_restart``): cwnd halves for every RTO of idle time, down to the
   initial window, and the CUBIC epoch moves forward by the idle time.
 """
@@ -43,13 +44,13 @@ class Cubic(CongestionControl):
     """Linux CUBIC + HyStart (module docstring)."""
 
     name = "cubic"
+    tlp = True  # Linux sends tail-loss probes (RACK-TLP, RFC 8985; net.ipv4.tcp_early_retrans=3)
     train_frac = 0.5  # the ACK train ends slow start after this fraction of the minimum RTT
     delay_frac = 1.0 / 8.0  # the delay detector's threshold: this fraction of the minimum RTT ...
     delay_clamp = (HYSTART_DELAY_MIN, HYSTART_DELAY_MAX)  # ... clamped to this range (seconds)
 
     def __init__(self, link: LinkSpec) -> None:
         super().__init__(link)
-        self.recover_seq = -1
         self.w_max = 0.0  # last_max_cwnd
         self.epoch = -1.0  # epoch start (-1: none)
         self.k = 0.0
@@ -91,6 +92,8 @@ class Cubic(CongestionControl):
             self.round_start = self.train_last = t
             self.prev_max_out, self.max_out = self.max_out, out
             self.samples, self.curr_rtt = 0, math.inf
+        if self.in_recovery:
+            return self._prr_ack(acked, inflight)
         cwnd = self.cwnd
         if cwnd < self.ssthresh:
             if self.hystart and not self.found and cwnd >= HYSTART_LOW_WINDOW:
@@ -115,9 +118,14 @@ class Cubic(CongestionControl):
             cwnd = self.cwnd
             self.w_max = cwnd * (1.0 + BETA) / 2.0 if cwnd < self.w_max else cwnd
             self.ssthresh = max(cwnd * BETA, 2.0)
-            self.cwnd = 1.0 if timeout else self.ssthresh
             self.recover_seq = next_seq
             self.found = True  # no HyStart after the first loss (Linux resets it only on a timeout)
+            if timeout:
+                self.cwnd, self.in_recovery = 1.0, False
+            else:
+                self._prr_enter(inflight)
+        elif self.in_recovery:
+            self._prr_lost(inflight)
         return self.cwnd
 
     def on_idle(self, t: float) -> float:
@@ -179,6 +187,8 @@ class Ns3Cubic(Cubic):
     minimum RTT instead of half of it. So ns-3 leaves slow start later than Linux does."""
 
     name = "cubic-ns3"
+    tlp = False  # ns-3 3.44 has no RACK-TLP (TcpSocketBase: no probe timer; tcp-prr-recovery.cc)
+    prr_by_flight = True  # TcpPrrRecovery: RecoverFS = bytes in flight at recovery start
     train_frac = 1.0
     delay_frac = 1.0
     delay_clamp = (HYSTART_DELAY_MIN, 1.0)

@@ -10,12 +10,14 @@ class NewReno(CongestionControl):
     """NewReno as ns-3's TcpNewReno (one segment per ACK in slow start), ssthresh as Linux."""
 
     name = "newreno"
+    prr_by_flight = True  # the ns-3 reference runs used TcpPrrRecovery (RecoverFS = flight)
 
     def __init__(self, link: LinkSpec) -> None:
         super().__init__(link)
-        self.recover_seq = -1  # packets sent before this are covered by the current recovery
 
     def on_ack(self, t: float, acked: int, inflight: int) -> float:
+        if self.in_recovery:
+            return self._prr_ack(acked, inflight)
         cwnd = self.cwnd
         if cwnd < self.ssthresh:  # one segment per ACK, as ns-3's TcpNewReno (no byte counting)
             cwnd = min(cwnd + 1.0, max(self.ssthresh, cwnd))
@@ -32,10 +34,12 @@ class NewReno(CongestionControl):
         # the reference cases, where losses come mid-transfer with flight ~ cwnd.
         if timeout:
             self.ssthresh = max(self.cwnd / 2.0, 2.0)
-            self.cwnd = 1.0
+            self.cwnd, self.in_recovery = 1.0, False
             self.recover_seq = next_seq
-        elif seq >= self.recover_seq:  # once per window of data
+        elif seq >= self.recover_seq:  # once per window of data; PRR brings cwnd down to ssthresh
             self.ssthresh = max(self.cwnd / 2.0, 2.0)
-            self.cwnd = self.ssthresh
             self.recover_seq = next_seq
+            self._prr_enter(inflight)
+        elif self.in_recovery:
+            self._prr_lost(inflight)
         return self.cwnd

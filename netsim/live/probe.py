@@ -1,7 +1,7 @@
 """The netcheck exchange over a real TCP connection: a server (cloud side) and a client (device side).
 
 Run as a script in each namespace (it imports nothing from splitbench, so it starts at once). Both
-sides set TCP_NODELAY and the congestion control named by ``--cc`` on their socket (per socket:
+sides set the congestion control and TCP_NODELAY named by ``--cc`` on their socket (per socket:
 sysctls cannot be set inside these namespaces). Per round the client sends ``up`` bytes; the
 server, once it has them all, waits ``compute_ms`` and replies ``down`` bytes; the next round starts
 when the client has the whole reply. An empty reply is one byte here: the client has to learn that
@@ -27,7 +27,10 @@ CHUNK = 1 << 16
 
 
 def _tune(s: socket.socket, cc: str) -> None:
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    """``cc``: LinkSpec.linux_cc, the congestion control with ``+nagle`` when TCP_NODELAY stays off
+    (as models/live.py socket_options reads it; this script imports nothing from splitbench)."""
+    cc, _, flag = cc.partition("+")
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(flag != "nagle"))
     s.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, cc.encode())
 
 
