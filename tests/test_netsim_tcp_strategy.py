@@ -106,3 +106,28 @@ def test_a_strategy_plugs_into_the_walker() -> None:
     reno = TcpPath(link, "up", random.Random(0), NewReno).send(0.0, nbytes)
     assert fixed == pytest.approx(100 * 0.040, rel=0.02)
     assert reno < 10 * 0.040
+
+
+@settings(max_examples=40, deadline=None)
+@given(links, messages, st.integers(0, 2**16))
+def test_fast_path_equals_general_walk_on_a_connection(link: LinkSpec, msgs: list, seed: int) -> None:
+    """Both directions of one connection (make_path pairs them, so each direction's data carries the
+    other's pending ACK): request/response with the fast path on and off gives the same state."""
+    from splitbench.netsim.tcp import make_path
+
+    pairs = []
+    for fast in (True, False):
+        up, down = make_path(link, "up", seed), make_path(link, "down", seed)
+        assert isinstance(up, TcpPath) and isinstance(down, TcpPath) and up.peer is down
+        up.fast = down.fast = fast
+        pairs.append((up, down))
+    (fu, fd), (gu, gd) = pairs
+    t = 0.0
+    for gap, nbytes in msgs:
+        t += gap / 1000.0
+        a, b = fu.send(t, nbytes), gu.send(t, nbytes)
+        assert a == b
+        a, b = fd.send(a, nbytes // 3), gd.send(b, nbytes // 3)
+        assert a == b
+        assert _state(fu) == _state(gu) and _state(fd) == _state(gd)
+        t = a
