@@ -85,6 +85,20 @@ def test_live_socket_settings_follow_nodelay() -> None:
     assert socket_options(on.linux_cc) == ("cubic", True)
     assert socket_options(off.linux_cc) == ("cubic", False)
     assert socket_options(resolve_network({"base": "4g", "cc": "newreno"}).linux_cc) == ("reno", True)
+    with pytest.raises(SplitbenchError, match="unknown socket setting"):
+        socket_options("cubic+cork")
+
+
+def test_live_socket_gets_nodelay_from_the_link() -> None:
+    """A real socket, tuned as the live halves tune theirs: TCP_NODELAY set, or left off for Nagle."""
+    import socket
+
+    from splitbench.models.live import tune
+
+    for nodelay in (True, False):
+        with socket.socket() as sock:
+            tune(sock, resolve_network({"base": "4g", "nodelay": nodelay}).linux_cc)
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == int(nodelay)
 
 
 # ------------------------------------------------------------------------------------ quick-ACK
