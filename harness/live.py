@@ -101,9 +101,11 @@ def live_metrics(out: dict[str, Any], prompt_tokens: int, new_tokens: int) -> di
 class _Server:
     """A ``serve`` process for the cloud halves, inside an emulator's cloud namespace."""
 
-    def __init__(self, emu: Any, cc: str):
+    def __init__(self, emu: Any, cc: str, cpu: int | None = None):
         argv = [sys.executable, "-m", "splitbench.models.live", "--listen",
                 f"{emu.addr['cloud']}:{CLOUD_PORT}", "--cc", cc]
+        if cpu is not None:
+            argv += ["--cpu", str(cpu)]
         self.proc = emu.popen("cloud", argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("listening"):
@@ -119,12 +121,13 @@ class _Server:
 
 def run_device_half(sc: Resolved, connect: Callable[[Any, dict], dict] | None) -> dict[str, Any]:
     """Build the device half here and run one session (``connect`` None: device-only, no network)."""
-    from splitbench.models.live import prepare_half, run_half
+    from splitbench.models.live import dedicated_cpu, half_cpus, prepare_half, run_half
 
     spec = _spec(sc)
     half = prepare_half(spec["model"], spec["method"], "device", sc.act_dtype, sc.seed, sc.prompt_tokens)
     if connect is None:
-        return run_half(half, "device", None, sc.prompt_tokens, sc.new_tokens)
+        with dedicated_cpu(half_cpus()["device"]):
+            return run_half(half, "device", None, sc.prompt_tokens, sc.new_tokens)
     return connect(half, spec)
 
 
@@ -148,12 +151,13 @@ def run_scenarios(
     import torch
 
     from splitbench.models import comparable_lora_split
-    from splitbench.models.live import connect_and_run, reference_tokens
+    from splitbench.models.live import connect_and_run, half_cpus, reference_tokens
     from splitbench.netsim.live.emulator import Emulator, require_net_admin
 
     from .single import _trace
 
     torch.set_num_threads(1)
+    cpus = half_cpus()
     say = progress or (lambda s: None)
     rows: dict[str, dict[str, Any]] = {}
     runnable: list[Resolved] = []
@@ -195,7 +199,7 @@ def run_scenarios(
         for sc in remote:
             cc = sc.link.linux_cc
             finish(sc, run_device_half(sc, lambda half, spec, cc=cc: connect_and_run(
-                half, spec, host, int(port), cc)))
+                half, spec, host, int(port), cc, cpu=cpus["device"])))
         return [rows[k] for k in sorted(rows)]
     if remote:
         require_net_admin()
@@ -205,12 +209,12 @@ def run_scenarios(
     for group in groups.values():
         link, cc = group[0].link, group[0].link.linux_cc
         with Emulator(link, group[0].seed) as emu:
-            server = _Server(emu, cc)
+            server = _Server(emu, cc, cpus["cloud"])
             for sc in group:
                 emu.stats(reset=True)
                 out = run_device_half(sc, lambda half, spec, emu=emu, cc=cc: connect_and_run(
                     half, spec, emu.addr["cloud"], CLOUD_PORT, cc, make_socket=lambda: emu.socket("device"),
-                    timeout_s=READY_TIMEOUT_S))
+                    timeout_s=READY_TIMEOUT_S, cpu=cpus["device"]))
                 st = emu.stats()
                 log = server.session_log()
                 if "error" in log:
@@ -258,7 +262,7 @@ LIVE_LINKS: dict[str, dict[str, Any]] = {
     "5g": {"base": "5g", "loss": 0, "jitter_ms": 0},
     "wifi5": {"base": "wifi5", "loss": 0, "jitter_ms": 0},
 }
-LIVE_PROMPT, LIVE_NEW_TOKENS = 32, 8
+LIVE_PROMPT, LIVE_NEW_TOKENS = 32, 16
 
 
 def live_links(trace_dir: Path = MAHIMAHI_DIR) -> dict[str, dict[str, Any]]:
@@ -271,33 +275,50 @@ def live_links(trace_dir: Path = MAHIMAHI_DIR) -> dict[str, dict[str, Any]]:
     return links
 
 
+#: Paired rounds per link: each calibrates the host, then runs every paradigm live; a case's phase
+#: is judged on its median-error round (as the compute validation does), so one disturbed round
+#: (another tenant, a page-cache flush) decides nothing.
+LIVE_ROUNDS = 3
+
+
 def live_cases(target: float) -> list[Any]:
     """``validate --only live``: TTFT and TPOT measured live vs the simulator on the ``host`` profile
-    calibrated right before each link's runs, per paradigm and link."""
+    calibrated right before each round (on the cloud half's core, at its priority), per paradigm
+    and link."""
+    import torch
+
+    from splitbench.models.live import dedicated_cpu, half_cpus
     from splitbench.netsim import host_profile
     from splitbench.netsim.live.emulator import require_net_admin
 
     from .single import resolve_one
-    from .validate import Case
+    from .validate import COMPUTE_THREADS, Case, median_round
 
     require_net_admin()
+    torch.set_num_threads(COMPUTE_THREADS)
     out = []
     for lname, link in live_links().items():
         scs = [resolve_one({"model": LIVE_MODEL, "method": m, "network": link, "device": "snapdragon-8gen3",
                             "cloud": "a100-80g", "prompt_tokens": LIVE_PROMPT, "new_tokens": LIVE_NEW_TOKENS,
                             "act_dtype": "fp32"}) for m in LIVE_METHODS]
-        host_profile(recalibrate=True)
-        rows = {r["scenario_id"]: r for r in run_scenarios(scs, check_tokens=False)}
+        rounds: dict[str, list[tuple[dict, tuple[float, float], tuple[float, float]]]] = {}
+        for _ in range(LIVE_ROUNDS):
+            with dedicated_cpu(half_cpus()["cloud"]):
+                host_profile(recalibrate=True)
+            for r in run_scenarios(scs, check_tokens=False):
+                if not r["feasible"]:
+                    raise SplitbenchError(f"validate live: {r['scenario_id']}: {r['infeasible_reason']}")
+                rounds.setdefault(r["scenario_id"], []).append(
+                    ({}, (r["sim_host_ttft_s"], r["sim_host_tpot_s"]), (r["ttft_s"], r["tpot_s"])))
         for sc in scs:
-            r = rows[sc.scenario_id]
-            if not r["feasible"]:
-                raise SplitbenchError(f"validate live: {sc.scenario_id}: {r['infeasible_reason']}")
-            src = f"live run through the link emulator, {LIVE_PROMPT}+{LIVE_NEW_TOKENS} tokens, d=512 [M]"
             name = f"live: {sc.labels['method_label']} on {lname}"
-            out.append(Case("live", name, "TTFT", r["sim_host_ttft_s"] * 1e3, r["ttft_s"] * 1e3, "ms", target,
-                            src))
-            out.append(Case("live", name, "TPOT", r["sim_host_tpot_s"] * 1e3, r["tpot_s"] * 1e3, "ms", target,
-                            src))
+            for i, phase in enumerate(("TTFT", "TPOT")):
+                _, predicted, real = median_round(rounds[sc.scenario_id], i)
+                errors = sorted(100 * (p[i] / m[i] - 1) for _, p, m in rounds[sc.scenario_id])
+                src = (f"live run through the link emulator, {LIVE_PROMPT}+{LIVE_NEW_TOKENS} tokens, d=512, "
+                       f"each half on a core of its own; the median-error round of {LIVE_ROUNDS}, errors of "
+                       "all rounds: " + ", ".join(f"{e:+.0f}%" for e in errors) + " [M]")
+                out.append(Case("live", name, phase, predicted[i] * 1e3, real[i] * 1e3, "ms", target, src))
     return out
 
 

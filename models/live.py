@@ -28,7 +28,9 @@ plus a length-prefixed one-line error.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import struct
 import time
@@ -36,7 +38,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from splitbench import SplitbenchError
 from splitbench.models.build import make_split
@@ -99,6 +103,46 @@ def send_blob(sock: socket.socket, data: bytes) -> None:
 def recv_blob(sock: socket.socket) -> bytes:
     (n,) = struct.unpack("<I", recv_exact(sock, 4))
     return recv_exact(sock, n)
+
+
+#: SCHED_FIFO priority of a timed half: above every ordinary process, below the link emulator's
+#: forwarder (netsim/live/forwarder.py), which must deliver packets on time.
+HALF_RT_PRIORITY = 5
+
+
+@contextlib.contextmanager
+def dedicated_cpu(cpu: int | None):
+    """Run the enclosed (timed) generation as if on a machine of its own: on core ``cpu`` only, at
+    real-time priority. The two halves of a live run stand for two machines; on one host they would
+    otherwise share cores with each other and with anything else running, and a half that is
+    preempted or woken on the other's core shows up as network or compute time the simulated
+    deployment never has. Linux keeps 5% of each core for ordinary processes (sched_rt_runtime_us).
+    Without the rights (not root) or with ``cpu`` None it changes nothing."""
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    affinity, policy = os.sched_getaffinity(0), os.sched_getscheduler(0)
+    param = os.sched_getparam(0)
+    try:
+        os.sched_setaffinity(0, {cpu})
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(HALF_RT_PRIORITY))
+    except (OSError, ValueError):
+        pass
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.sched_setscheduler(0, policy, param)
+            os.sched_setaffinity(0, affinity)
+
+
+def half_cpus() -> dict[str, int | None]:
+    """The cores of the device and the cloud half on this host: the first two it may use, or none
+    on a single core."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return {"device": None, "cloud": None}
+    return {"device": cpus[0], "cloud": cpus[1]}
 
 
 # ----------------------------------------------------------------------------------- channel
@@ -204,6 +248,49 @@ class _ExchangeOnly(nn.Module):
         return h
 
 
+_UNARY = {torch.relu, torch.Tensor.relu, F.relu, F.silu, F.gelu, torch.sigmoid, torch.tanh, torch.exp,
+          torch.neg, torch.Tensor.__neg__, torch.rsqrt}
+_BINARY = {torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__,
+           torch.sub, torch.Tensor.sub, torch.Tensor.__sub__, torch.Tensor.__rsub__,
+           torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__,
+           torch.div, torch.Tensor.div, torch.Tensor.__truediv__, torch.Tensor.__rtruediv__}
+
+
+class _OtherSideShapes(TorchFunctionMode):
+    """Active while a half runs the other side's code: an elementwise op on a ``meta`` tensor returns
+    an empty ``meta`` tensor of the broadcast shape and promoted dtype at once.
+
+    PyTorch's meta kernels for these ops are Python reference implementations: 0.2-1 ms per op on
+    this project's CPUs, against microseconds for the real op on a decode step's vectors. Without
+    this, the cloud half of SPA spends ~10 ms a token on the device's side network in shapes alone,
+    on its critical path — time no real deployment spends. Every other op, and every op on real
+    tensors, runs as usual; the mode is only entered between the recorder's ``begin`` of the other
+    side and the next of this side (run_half), so this side's own work pays nothing for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = False
+
+    def switch(self, on: bool) -> None:
+        if on and not self.active:
+            self.__enter__()
+        elif not on and self.active:
+            self.__exit__(None, None, None)
+        self.active = on
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if not kwargs.get("out") and (func in _UNARY or func in _BINARY):
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            if tensors and any(t.device.type == "meta" for t in tensors) and (
+                func in _UNARY or len(args) == 2
+            ):
+                shape = torch.broadcast_shapes(*(t.shape for t in tensors))
+                dtype = tensors[0].dtype if func in _UNARY else torch.result_type(args[0], args[1])
+                return torch.empty(shape, dtype=dtype, device="meta")
+        return func(*args, **kwargs)
+
+
 def check_supported(method: dict[str, Any]) -> None:
     if method.get("name") == "spa" and method.get("gate") == "classifier":
         raise SplitbenchError(
@@ -230,6 +317,7 @@ def prepare_half(
     split.set_variant(None)
     split.reset()
     split.channel.log.clear()
+    split.rec.attributing = False  # the sides are known now
     mine = set(split.rec.side_params[side])
     roots = [split.model, *split.extra_modules()]
     for extra in ("pristine", "peft_model"):  # the numeric references' copies: not needed live
@@ -271,6 +359,23 @@ def run_half(split: SplitModel, side: str, sock: socket.socket | None, prompt_to
         ids = split.random_ids(prompt_tokens)
     else:
         ids = torch.empty(1, prompt_tokens, dtype=torch.long, device="meta")
+    shapes_only, rec = _OtherSideShapes(), split.rec
+    begin = rec.begin
+
+    def begin_side(s: str, label: str, deps: tuple[int, ...] | None = None) -> int:
+        shapes_only.switch(s != side)
+        return begin(s, label, deps)
+
+    rec.begin = begin_side
+    try:
+        return _generate(split, ch, side, ids, prompt_tokens, new_tokens, shapes_only)
+    finally:
+        shapes_only.switch(False)
+        del rec.begin
+
+
+def _generate(split: SplitModel, ch: LiveChannel, side: str, ids: torch.Tensor, prompt_tokens: int,
+              new_tokens: int, shapes_only: _OtherSideShapes) -> dict[str, Any]:
     tokens: list[int | None] = []
     times: list[float] = []
     prefill: dict[str, int] = {}
@@ -278,6 +383,7 @@ def run_half(split: SplitModel, side: str, sock: socket.socket | None, prompt_to
     for step in range(new_tokens):
         ch.last_token = None
         logits = split.forward(ids)
+        shapes_only.switch(False)
         if logits.device.type != "meta":
             tok = torch.argmax(logits, dim=-1, keepdim=True)
         elif ch.last_token is not None:
@@ -331,7 +437,8 @@ def hello_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: spec[k] for k in keys}
 
 
-def serve_session(conn: socket.socket, halves: dict[str, SplitModel], cc: str) -> dict[str, Any]:
+def serve_session(conn: socket.socket, halves: dict[str, SplitModel], cc: str, cpu: int | None = None,
+                  ) -> dict[str, Any]:
     """The cloud side of one session: read the hello, prepare (or reuse) the half, run it."""
     tune(conn, cc)
     spec = json.loads(recv_blob(conn))
@@ -344,14 +451,16 @@ def serve_session(conn: socket.socket, halves: dict[str, SplitModel], cc: str) -
         conn.sendall(b"E" + struct.pack("<I", len(str(e).encode())) + str(e).encode())
         raise
     conn.sendall(b"R")
-    return run_half(halves[key], "cloud", conn, spec["prompt_tokens"], spec["new_tokens"])
+    with dedicated_cpu(cpu):
+        return run_half(halves[key], "cloud", conn, spec["prompt_tokens"], spec["new_tokens"])
 
 
 def connect_and_run(split: SplitModel, spec: dict[str, Any], host: str, port: int, cc: str,
                     make_socket: Callable[[], socket.socket] | None = None, timeout_s: float = 60.0,
-                    ) -> dict[str, Any]:
-    """The device side: connect (timed: the handshake), hello, then the timed generation.
-    ``make_socket`` creates the socket (e.g. inside an emulator's device namespace)."""
+                    cpu: int | None = None) -> dict[str, Any]:
+    """The device side: connect (timed: the handshake), hello, then the timed generation (on core
+    ``cpu``: dedicated_cpu). ``make_socket`` creates the socket (e.g. inside an emulator's device
+    namespace)."""
     make_socket = make_socket or (lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     deadline = time.monotonic() + timeout_s
     while True:
@@ -373,7 +482,8 @@ def connect_and_run(split: SplitModel, spec: dict[str, Any], host: str, port: in
         if status != b"R":
             msg = recv_blob(sock).decode() if status == b"E" else "bad answer"
             raise SplitbenchError(f"live: the cloud refused the session: {msg}")
-        out = run_half(split, "device", sock, spec["prompt_tokens"], spec["new_tokens"])
+        with dedicated_cpu(cpu):
+            out = run_half(split, "device", sock, spec["prompt_tokens"], spec["new_tokens"])
     finally:
         sock.close()
     out["handshake_s"] = handshake
@@ -381,7 +491,7 @@ def connect_and_run(split: SplitModel, spec: dict[str, Any], host: str, port: in
 
 
 def serve_forever(host: str, port: int, cc: str = "cubic", sessions: int | None = None,
-                  log: Callable[[str], None] = print) -> None:
+                  log: Callable[[str], None] = print, cpu: int | None = None) -> None:
     """Cloud halves as a server: one session at a time, each half built on its first hello and kept."""
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -396,7 +506,7 @@ def serve_forever(host: str, port: int, cc: str = "cubic", sessions: int | None 
     while sessions is None or done < sessions:
         conn, peer = ls.accept()
         try:
-            out = serve_session(conn, halves, cc)
+            out = serve_session(conn, halves, cc, cpu)
             log(json.dumps({"peer": f"{peer[0]}:{peer[1]}", "messages": out["messages"],
                             "up_bytes": out["up_bytes"], "down_bytes": out["down_bytes"]}))
         except (SplitbenchError, OSError, KeyError, ValueError) as e:
@@ -417,11 +527,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cc", default="cubic")
     p.add_argument("--sessions", type=int)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--cpu", type=int, help="run each session on this core at real-time priority")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     host, _, port = a.listen.rpartition(":")
     try:
-        serve_forever(host, int(port), a.cc, a.sessions, log=lambda s: print(s, flush=True))
+        serve_forever(host, int(port), a.cc, a.sessions, log=lambda s: print(s, flush=True), cpu=a.cpu)
     except SplitbenchError as e:
         print(f"error: {e}", flush=True)
         return 2

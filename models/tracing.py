@@ -128,6 +128,9 @@ class Recorder:
     steps: list[_Segment | _Message] = field(default_factory=list)
     current: _Segment | None = None
     side_params: dict[str, dict[int, float]] = field(default_factory=lambda: {"device": {}, "cloud": {}})
+    #: whether unrecorded runs still learn which side each parameter belongs to (a live half, whose
+    #: sides are fixed, turns it off: the weight hooks then cost one call each)
+    attributing: bool = True
     _paused: int = 0
     _fused: int = 0
 
@@ -180,6 +183,8 @@ class Recorder:
         return self.recording and self._paused == 0 and self.current is not None
 
     def account(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        if not self.attributing and not self.recording:
+            return
         if self.current is None:
             raise SplitbenchError(f"internal: module {type(module).__name__} ran outside any compute segment")
         side = self.current.side
