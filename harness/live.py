@@ -212,9 +212,13 @@ def run_scenarios(
             server = _Server(emu, cc, cpus["cloud"])
             for sc in group:
                 emu.stats(reset=True)
-                out = run_device_half(sc, lambda half, spec, emu=emu, cc=cc: connect_and_run(
-                    half, spec, emu.addr["cloud"], CLOUD_PORT, cc, make_socket=lambda: emu.socket("device"),
-                    timeout_s=READY_TIMEOUT_S, cpu=cpus["device"]))
+                dev_socket = emu.socket
+                try:
+                    out = run_device_half(sc, lambda half, spec, cc=cc, mk=dev_socket: connect_and_run(
+                        half, spec, emu.addr["cloud"], CLOUD_PORT, cc, make_socket=lambda: mk("device"),
+                        timeout_s=READY_TIMEOUT_S, cpu=cpus["device"]))
+                except (SplitbenchError, OSError) as e:  # the watchdog names a dead forwarder or server
+                    raise SplitbenchError(f"{emu.failure or e} ({sc.scenario_id})") from None
                 st = emu.stats()
                 log = server.session_log()
                 if "error" in log:

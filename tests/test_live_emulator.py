@@ -117,6 +117,32 @@ def test_rounds_are_bounded_by_delay_and_serialisation():
     assert big["completion_s"] >= 200_000 * 1500 / 1448 * 8 / 10e6
 
 
+_SILENT_SERVER = """
+import socket, sys, time
+s = socket.socket(); s.bind((sys.argv[1], 7100)); s.listen(1); print("up", flush=True)
+c, _ = s.accept(); time.sleep(600)
+"""
+
+
+@needs_root
+def test_a_dead_forwarder_ends_a_blocked_run_with_its_reason():
+    from splitbench.netsim.live.emulator import Emulator
+
+    with Emulator(LinkSpec(10, 10, 10)) as emu:
+        srv = emu.popen("cloud", [sys.executable, "-c", _SILENT_SERVER, emu.addr["cloud"]],
+                        stdout=subprocess.PIPE, text=True)
+        assert srv.stdout.readline().strip() == "up"
+        sock = emu.socket("device")
+        sock.connect((emu.addr["cloud"], 7100))
+        sock.sendall(b"request")
+        os.kill(emu.forwarder.pid, signal.SIGKILL)
+        t = time.monotonic()
+        assert sock.recv(1) == b""  # shut down by the watchdog, not by the (silent) server
+        assert time.monotonic() - t < 5.0
+        assert emu.failure.startswith("live: the link emulator's forwarder exited")
+        sock.close()
+
+
 _CONTROLLER = """
 import json, subprocess, sys, time, os
 from splitbench.netsim.link import LinkSpec

@@ -21,6 +21,7 @@ SplitbenchError.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -31,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -106,6 +108,11 @@ class Emulator:
 
     ``emu.addr["cloud"]`` is the address a device-side program connects to. :meth:`stats` returns
     the forwarder's counters per direction (packets, bytes, data bytes, drops, lateness).
+
+    A watchdog thread polls the forwarder and the programs started with :meth:`popen`: when the
+    forwarder exits, or a program fails (non-zero status), the sockets made with :meth:`socket` are
+    shut down, so a run blocked on them ends at once (a dead forwarder would otherwise leave both
+    ends waiting for packets that never come) and :attr:`failure` says which program exited.
     """
 
     def __init__(self, link: LinkSpec, seed: int = 0):
@@ -118,6 +125,10 @@ class Emulator:
         self.forwarder: subprocess.Popen | None = None
         self.procs: list[subprocess.Popen] = []
         self.final_stats: dict[str, Any] | None = None
+        self.sockets: list[socket.socket] = []
+        self.failure: str | None = None
+        self._closing = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
     # ----- lifetime -----
     def __enter__(self) -> Emulator:
@@ -155,6 +166,22 @@ class Emulator:
         except BaseException:
             self.close()
             raise
+        self._watchdog = threading.Thread(target=self._watch, name="emulator-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _watch(self, interval_s: float = 0.1) -> None:
+        while not self._closing.wait(interval_s):
+            named = [("the link emulator's forwarder", self.forwarder)]
+            named += [(f"program {' '.join(map(str, p.args))[:60]!r}", p) for p in list(self.procs)]
+            dead = [(name, p.returncode) for name, p in named if p is not None and p.poll() is not None
+                    and (p is self.forwarder or p.returncode != 0)]
+            if dead:
+                name, rc = dead[0]
+                self.failure = f"live: {name} exited (status {rc}) during the run"
+                for s in list(self.sockets):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+                return
 
     def _read_line(self, timeout: float) -> str:
         out = self.forwarder.stdout
@@ -199,7 +226,9 @@ class Emulator:
             if _libc.setns(target, CLONE_NEWNET) != 0:
                 raise SplitbenchError(f"live: cannot enter the {side} namespace")
             try:
-                return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                self.sockets.append(sock)
+                return sock
             finally:
                 if _libc.setns(own, CLONE_NEWNET) != 0:
                     raise SplitbenchError("live: cannot return to this process's network namespace")
@@ -212,6 +241,11 @@ class Emulator:
         return [p.pid for p in ps]
 
     def close(self) -> None:
+        self._closing.set()
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join()
+        self._watchdog = None
+        self.sockets = []
         for p in self.procs:
             _stop(p)
         self.procs = []
