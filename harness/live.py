@@ -247,6 +247,9 @@ def run_live(suite: Suite, out: Path, cloud: str | None = None,
     meta = {"suite": suite.name, "mode": "live", "cloud": cloud or "emulated", "started": started,
             "duration_s": time.time() - started, "command": " ".join(sys.argv), "pid": os.getpid()}
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=1) + "\n")
+    from splitbench.reports import render
+
+    render(out)
     return out / "results.csv"
 
 

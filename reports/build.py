@@ -15,6 +15,7 @@ from splitbench.reports.document import (
     to_markdown,
 )
 from splitbench.reports.energy import energy_figures, energy_tables
+from splitbench.reports.live import section_live
 from splitbench.reports.load import load
 from splitbench.reports.multiuser import section_multiuser
 from splitbench.reports.paper import paper_tables, section_paper, waterfall_figure
@@ -47,6 +48,7 @@ def render(results_dir: Path) -> Path:
     sections = list(SECTIONS)
     at = sections.index(section_headline) + 1 if section_headline in sections else 1
     sections.insert(at, section_paper)
+    sections.insert(at, section_live)  # a live run's measured and simulated values (reports/live.py)
     # multi-user results, after the figures; empty when there is no multiuser.csv
     names = [s.__name__ for s in sections]
     sections.insert(names.index("section_plots") + 1 if "section_plots" in names else len(sections),
