@@ -55,8 +55,6 @@ def _mem_available() -> float:
 
 def infeasible_reason(sc: Resolved) -> str | None:
     """Why this scenario cannot run live here, or None."""
-    if sc.method["name"] == "spa" and sc.method.get("gate") == "classifier":
-        return "live: spa gate=classifier is not supported (the cloud's gate decision is not a message)"
     if sc.link.transport != "tcp" and sc.method["name"] != "device-only":
         return f"live: transport {sc.link.transport} cannot run live (the kernel's TCP is the transport)"
     need = sc.model.key_numbers()["params"] * 4.0 * LIVE_MEMORY_COPIES

@@ -17,8 +17,9 @@ tensors, and decoder layers that run wholly on the other side are replaced by pa
 preserve the hidden state's shape, which is all the other side's code needs). So a half holds only
 its own weights, and does next to no work for the other side.
 
-Limitation: SPA with ``gate: classifier`` is not supported live — the cloud's gate decision is not
-a message of the trace, so the device cannot follow it.
+SPA's ``gate: classifier`` is decided on the cloud and is not a message of the trace: the device half
+learns each step's decision from the first message the cloud sends in it (hidden states when the gate
+is open, the token when it is closed), by peeking at its codec id (LiveChannel.next_is_ids).
 
 The wire protocol around the exchange (not counted as payload, before the timed part): the device
 connects and sends a 4-byte length and a JSON ``hello`` naming the scenario (model, method,
@@ -156,6 +157,16 @@ class LiveChannel(Channel):
         self.payload = {"up": 0, "down": 0}
         self.messages = 0
         self.last_token: torch.Tensor | None = None
+        self._peeked: bytes | None = None
+
+    def _recv(self) -> bytes:
+        data, self._peeked = self._peeked, None
+        return data if data is not None else recv_frame(self.sock)
+
+    def next_is_ids(self) -> bool:
+        if self._peeked is None:
+            self._peeked = recv_frame(self.sock)
+        return self._peeked[4] == self.ids_codec.codec_id  # the header's codec id (models/codec.py)
 
     def send(self, direction, x, label, *, ids=False, deps=None, streamed=False):
         codec = self.ids_codec if ids else self.codec
@@ -165,7 +176,7 @@ class LiveChannel(Channel):
                 self.sock.sendall(data)
                 y = torch.empty(x.shape, dtype=x.dtype, device="meta")
             else:
-                data = recv_frame(self.sock)
+                data = self._recv()
                 y = codec.decode(data, dtype=torch.long if ids else x.dtype)
                 if tuple(y.shape) != tuple(x.shape):
                     raise SplitbenchError(
@@ -291,16 +302,6 @@ class _OtherSideShapes(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def check_supported(method: dict[str, Any]) -> None:
-    if method.get("name") == "spa" and method.get("gate") == "classifier":
-        raise SplitbenchError(
-            "live: spa gate=classifier is not supported (the cloud's gate decision is not a message the "
-            "device receives)"
-        )
-    if method.get("name") == "device-only":
-        return
-
-
 def prepare_half(
     model: Any, method: Any, side: str, act_dtype: str, seed: int, prompt_tokens: int
 ) -> SplitModel:
@@ -308,7 +309,6 @@ def prepare_half(
     if side not in SIDES:
         raise SplitbenchError(f"live: side must be device or cloud, got {side!r}")
     split = make_split(model, method, mode="numeric", act_dtype=act_dtype, seed=seed)
-    check_supported({"name": split.name, **split.params})
     for variant in split.decode_variants().values():  # the dry run: every kind of step once
         split.reset()
         split.set_variant(variant)

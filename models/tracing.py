@@ -536,3 +536,8 @@ class Channel:
                 self.serialize_s += time.perf_counter() - t0
         self.log.append((direction, nbytes, label))
         return y, self.rec.message(direction, nbytes, label, deps, streamed)
+
+    def next_is_ids(self) -> bool | None:
+        """Whether the next message this side receives will be token ids, where a half must learn it
+        from the wire (a live device half following the cloud's SPA gate); None in one process."""
+        return None
