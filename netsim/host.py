@@ -72,7 +72,8 @@ def median(xs: list[float]) -> float:
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
-def _best_time(fn: Callable[[], Any], seconds: float, min_reps: int = 3) -> float:
+def _best_time(fn: Callable[[], Any], seconds: float, min_reps: int = 3,
+               pick: Callable[[list[float]], float] = min) -> float:
     """Fastest seconds per call after a warm-up call, over ``seconds`` or ``min_reps`` calls.
 
     The fastest, not the median: on a shared machine other tenants only ever *add* time, by an amount
@@ -88,7 +89,7 @@ def _best_time(fn: Callable[[], Any], seconds: float, min_reps: int = 3) -> floa
         t1 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t1)
-    return min(times)
+    return pick(times)
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -152,7 +153,7 @@ def time_passes(
     return prefills, steps
 
 
-def eager_overheads_us() -> tuple[float, float]:
+def eager_overheads_us(pick: Callable[[list[float]], float] = min) -> tuple[float, float]:
     """(per kernel, per forward) microseconds of transformers eager decode here (module docstring).
 
     Why a fit over several layer counts: dividing one 1-layer probe's time by its kernels folds the
@@ -166,14 +167,19 @@ def eager_overheads_us() -> tuple[float, float]:
         tr = build_trace(preset, "device-only", PROBE_PROMPT, "fp32")
         kernels.append(float(sum(s.kernels for s in tr.decode["default"].steps if s.kind == "compute")))
         steps = time_passes(*build_eager(preset, PROBE_PROMPT), 0, PROBE_STEPS)[1]
-        times.append(1e6 * min(steps))
+        times.append(1e6 * pick(steps))
     slope, intercept = fit_line(kernels, times)
     return max(slope, 0.0), max(intercept, 0.0)
 
 
 # ------------------------------------------------------------------ calibration
-def calibrate_host(budget_s: float = 2.0) -> dict[str, float]:
-    """Measure this machine (module docstring); ``budget_s`` seconds of microbenchmarks plus the probe."""
+def calibrate_host(budget_s: float = 2.0, sustained: bool = False) -> dict[str, float]:
+    """Measure this machine (module docstring); ``budget_s`` seconds of microbenchmarks plus the probe.
+
+    ``sustained``: every timing is the median call instead of the fastest, for predicting a run
+    timed as a whole (a live generation's mean time per token includes its slower steps, which
+    a fastest-call calibration never sees); the best-of calibration predicts best-of passes."""
+    pick = median if sustained else min
     import torch
     from torch.nn.functional import linear
 
@@ -182,25 +188,26 @@ def calibrate_host(budget_s: float = 2.0) -> dict[str, float]:
         x = torch.randn(CAL_GEMM_TOKENS, d)
         for n in (d, 4 * d):
             w = torch.randn(n, d)
-            secs += _best_time(lambda x=x, w=w: linear(x, w), budget_s * 0.3 / 4)
+            secs += _best_time(lambda x=x, w=w: linear(x, w), budget_s * 0.3 / 4, pick=pick)
             flops += 2.0 * CAL_GEMM_TOKENS * d * n
     gemm_rate = flops / secs
     t, hd = CAL_GEMM_TOKENS, CAL_ATTN_HEAD_DIM
     q, k = torch.randn(CAL_ATTN_HEADS, t, hd), torch.randn(CAL_ATTN_HEADS, hd, t)
     p, v = torch.randn(CAL_ATTN_HEADS, t, t), torch.randn(CAL_ATTN_HEADS, t, hd)
-    attn_s = _best_time(lambda: (torch.bmm(q, k), torch.bmm(p, v)), budget_s * 0.1)
+    attn_s = _best_time(lambda: (torch.bmm(q, k), torch.bmm(p, v)), budget_s * 0.1, pick=pick)
     attn_rate = 2 * 2.0 * CAL_ATTN_HEADS * t * t * hd / attn_s
     buf = torch.rand(CAL_MATVEC_BYTES // 4)
     rows, times = [], []
     for kk in CAL_MATVEC_ROWS:
         n = buf.numel() // kk
         w, x = buf[: n * kk].view(n, kk), torch.rand(1, kk)
-        times.append(_best_time(lambda w=w, x=x: linear(x, w), budget_s * 0.6 / len(CAL_MATVEC_ROWS)))
+        times.append(_best_time(lambda w=w, x=x: linear(x, w), budget_s * 0.6 / len(CAL_MATVEC_ROWS),
+                                pick=pick))
         rows.append(float(n))
     row_s, stream_s = fit_line(rows, times)
     if row_s < 0:  # no measurable per-row cost: all streaming
         row_s, stream_s = 0.0, median(times)
-    per_kernel, per_forward = eager_overheads_us()
+    per_kernel, per_forward = eager_overheads_us(pick)
     return {
         "fp32_tflops": gemm_rate / 1e12,
         "attention_eff": min(attn_rate / gemm_rate, 1.0),
