@@ -219,7 +219,7 @@ def add_verify(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def cmd_verify(args: argparse.Namespace) -> int:
     import warnings
 
-    from splitbench.models import verify
+    from splitbench.models.verify import verify
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)

@@ -29,6 +29,9 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
     globals()[name] = value  # also replaces the submodule attribute of the same name (verify)
+    # Caveat: once the submodule ``models.verify`` is imported by name, the package attribute
+    # ``verify`` is that module and this hook is not asked again; code takes the function from
+    # ``splitbench.models.verify`` itself.
     return value
 
 

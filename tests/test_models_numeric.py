@@ -2,9 +2,9 @@
 
 import torch
 
-from splitbench.models import build_trace, verify
+from splitbench.models import build_trace
 from splitbench.models.build import make_split
-from splitbench.models.verify import TOLERANCE, compare
+from splitbench.models.verify import TOLERANCE, compare, verify
 
 
 def test_verify_table_all_pass():
