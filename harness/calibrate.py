@@ -33,12 +33,31 @@ def figure_for(measured: dict[str, float], model_name: str) -> tuple[str, int, f
     return (*parse_key(key), float(measured[key]))
 
 
-def calibrate_on(profile: Any, key: str, tok_s: float) -> Any:
-    """``profile`` calibrated by the figure ``key`` (``model@Nbit``) = ``tok_s``."""
+#: A trace job's arguments: model, method, prompt tokens, wire dtype, runtime (each side's dtypes, KV cache).
+TraceArgs = tuple[str, dict[str, Any], int, str, dict[str, str]]
+
+
+def calibration_trace(profile: Any, key: str) -> TraceArgs:
+    """(model, method, prompt tokens, wire dtype, runtime) of the trace whose whole-model decode totals
+    calibrate ``profile`` by the figure ``key`` (``model@Nbit``): a device-only trace of the measured
+    model at the measured weight width, at the profile's dtypes and KV cache."""
+    return _trace_args(key, profile.compute_dtype, profile.kv_dtype, profile.kv_cache)
+
+
+def _trace_args(key: str, compute: str, kv: str, cache: str) -> TraceArgs:
+    name, bits = parse_key(key)
+    runtime = {"compute_dtype": compute, "kv_dtype": kv, "kv_cache": cache}
+    return name, {"name": "device-only", "weight_bits": bits}, CAL_CONTEXT, "fp16", runtime
+
+
+def calibrate_on(profile: Any, key: str, tok_s: float, totals: dict[str, Any] | None = None) -> Any:
+    """``profile`` calibrated by the figure ``key`` (``model@Nbit``) = ``tok_s``; ``totals``: the
+    ``whole_decode`` of its calibration_trace when the caller has built it, else it is built here."""
     from splitbench.netsim.calibration import calibrate
 
     name, bits = parse_key(key)
-    totals = json.loads(_totals(name, bits, profile.compute_dtype, profile.kv_dtype, profile.kv_cache))
+    if totals is None:
+        totals = json.loads(_totals(name, bits, profile.compute_dtype, profile.kv_dtype, profile.kv_cache))
     return calibrate(profile, totals, tok_s, CAL_CONTEXT, f"{name}@{bits}bit {tok_s:g} tok/s")
 
 
@@ -48,18 +67,26 @@ def _totals(model: str, bits: int, compute: str, kv: str, cache: str) -> str:
 
     from splitbench.models import build_trace
 
+    name, method, prompt_tokens, act_dtype, rt = _trace_args(f"{model}@{bits}bit", compute, kv, cache)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        tr = build_trace(model, {"name": "device-only", "weight_bits": bits}, CAL_CONTEXT,
-                         compute_dtype=compute, kv_dtype=kv, kv_cache=cache)
+        tr = build_trace(name, method, prompt_tokens, act_dtype, **rt)
     return json.dumps(tr.meta["whole_decode"])
 
 
-def calibrated(profile: Any, model_name: str) -> Any:
-    """``profile`` calibrated by its measured figure for ``model_name`` (netsim.calibration), or as it
-    is when it has none."""
+def calibration_figure(profile: Any, model_name: str) -> tuple[str, float] | None:
+    """(``model@Nbit``, tok/s) of the figure that calibrates ``profile`` for ``model_name``, or None."""
     fig = figure_for(profile.measured_decode_tok_s, model_name)
     if fig is None:
-        return profile
+        return None
     name, bits, tok_s = fig
-    return calibrate_on(profile, f"{name}@{bits}bit", tok_s)
+    return f"{name}@{bits}bit", tok_s
+
+
+def calibrated(profile: Any, model_name: str, totals: dict[str, Any] | None = None) -> Any:
+    """``profile`` calibrated by its measured figure for ``model_name`` (netsim.calibration), or as it
+    is when it has none; ``totals`` as in :func:`calibrate_on`."""
+    fig = calibration_figure(profile, model_name)
+    if fig is None:
+        return profile
+    return calibrate_on(profile, fig[0], fig[1], totals)

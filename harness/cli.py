@@ -49,7 +49,9 @@ def add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="built-in suite name (see `splitbench list suites`) or path to a YAML file [quick]",
     )
     p.add_argument("--out", type=Path, metavar="DIR", help="results directory [splitbench-out/<suite>/]")
-    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="parallel workers [1]")
+    p.add_argument(
+        "--jobs", type=_positive_int, default=None, metavar="N", help="parallel workers [CPU cores]"
+    )
     p.add_argument(
         "--executor",
         choices=["local", "dask"],
@@ -84,6 +86,7 @@ def add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .executors import default_jobs
     from .runner import run_suite
     from .suite import load_suite, parse_set
 
@@ -94,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     s = run_suite(
         suite,
         args.out,
-        jobs=args.jobs,
+        jobs=args.jobs or default_jobs(),
         executor=args.executor,
         scheduler=args.scheduler,
         progress=progress,

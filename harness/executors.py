@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -49,12 +50,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, jobs: int) -> None:
         self.workers = jobs
-        try:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["splitbench.harness._preload"])
-        except ValueError:  # platforms without fork (Windows)
-            ctx = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context())
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         futures: dict[Future[Any], int] = {self._pool.submit(fn, item): i for i, item in enumerate(items)}
@@ -70,6 +66,28 @@ class ProcessExecutor(Executor):
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_context() -> Any:
+    try:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["splitbench.harness._preload"])
+    except ValueError:  # platforms without fork (Windows)
+        ctx = multiprocessing.get_context("spawn")
+    return ctx
+
+
+def warm_up(kind: str = "local", jobs: int = 1) -> None:
+    """Start the fork server of a local pool now, so that it imports torch and transformers while
+    the caller resolves its suite (which needs neither the pool nor its answer); the pool made later
+    forks its workers from it. Nothing for other executors."""
+    if kind != "local" or jobs < 2:
+        return
+    ctx = _pool_context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 class DaskExecutor(Executor):
@@ -116,6 +134,14 @@ class DaskExecutor(Executor):
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def default_jobs() -> int:
+    """The CPU cores this process may use (the command line's default ``--jobs``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # platforms without affinity (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
 
 
 def make_executor(

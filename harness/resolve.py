@@ -204,16 +204,6 @@ class ScenarioResolver:
         self.suite = suite
         self._memo: dict[tuple[str, str], Any] = {}
 
-    def calibrated(self, profile: Any, model: Any) -> Any:
-        """The profile with its measured speed applied (harness.calibrate), memoised per model."""
-        from .calibrate import calibrated
-
-        name = getattr(model, "name", str(model))
-        key = ("calibrated", json.dumps([to_plain(profile), name], sort_keys=True))
-        if key not in self._memo:
-            self._memo[key] = calibrated(profile, name)
-        return self._memo[key]
-
     def field(self, field: str, spec: Any, where: str) -> Any:
         key = (field, json.dumps(to_plain(spec), sort_keys=True))
         if key not in self._memo:
@@ -278,8 +268,8 @@ class ScenarioResolver:
             model=objs["model"],
             method=method,
             link=objs["network"],
-            device=self.calibrated(objs["device"], objs["model"]),
-            cloud=self.calibrated(objs["cloud"], objs["model"]),
+            device=objs["device"],
+            cloud=objs["cloud"],
             prompt_tokens=int(f["prompt_tokens"]),
             new_tokens=int(f["new_tokens"]),
             act_dtype=str(f["act_dtype"]),
@@ -306,9 +296,10 @@ def sweep_specs(sw: SweepSpec) -> list[tuple[ScenarioSpec, SweepPoint]]:
     return out
 
 
-def resolve_suite(suite: Suite) -> tuple[list[Resolved], list[Resolved]]:
+def resolve_suite(suite: Suite, calibrate: bool = True) -> tuple[list[Resolved], list[Resolved]]:
     """All scenarios and sweep points of a suite, resolved (with the suite's own presets), de-duplicated
-    and sorted by id."""
+    and sorted by id; ``calibrate=False`` leaves the profiles' measured speeds unapplied (the caller
+    applies them with :func:`calibrate_scenarios`)."""
     from splitbench.models.presets import using
 
     def dedupe(items: list[Resolved]) -> list[Resolved]:
@@ -319,4 +310,46 @@ def resolve_suite(suite: Suite) -> tuple[list[Resolved], list[Resolved]]:
         r.check_document()
         scenarios = dedupe([r.resolve(s) for s in suite.scenarios])
         points = dedupe([r.resolve(s, p) for sw in suite.sweeps for s, p in sweep_specs(sw)])
+        if calibrate:
+            scenarios, points = calibrate_scenarios(scenarios), calibrate_scenarios(points)
     return scenarios, points
+
+
+def calibration_needs(items: list[Resolved]) -> list[tuple[Any, str]]:
+    """The distinct (profile, model name) pairs of the scenarios' device and cloud profiles."""
+    seen: dict[str, tuple[Any, str]] = {}
+    for sc in items:
+        for profile in (sc.device, sc.cloud):
+            seen.setdefault(calibration_key(profile, sc.model), (profile, _model_name(sc.model)))
+    return list(seen.values())
+
+
+def _model_name(model: Any) -> str:
+    return getattr(model, "name", str(model))
+
+
+def calibration_key(profile: Any, model: Any) -> str:
+    """Identity of a (profile, model or model name) pair: one calibration each."""
+    return json.dumps([to_plain(profile), _model_name(model)], sort_keys=True)
+
+
+def calibrate_scenarios(
+    items: list[Resolved], totals: Callable[[Any, str], dict[str, Any] | None] | None = None
+) -> list[Resolved]:
+    """The scenarios with their device and cloud profiles calibrated by their measured speed for the
+    scenario's model (harness.calibrate), once per distinct profile and model. ``totals(profile,
+    model name)``: the whole-model decode totals of the profile's calibration trace where the caller
+    has built it (None: built here)."""
+    from .calibrate import calibrated
+
+    memo: dict[str, Any] = {}
+
+    def cal(profile: Any, model: Any) -> Any:
+        key = calibration_key(profile, model)
+        if key not in memo:
+            name = _model_name(model)
+            memo[key] = calibrated(profile, name, totals(profile, name) if totals else None)
+        return memo[key]
+
+    return [dataclasses.replace(sc, device=cal(sc.device, sc.model), cloud=cal(sc.cloud, sc.model))
+            for sc in items]

@@ -15,6 +15,7 @@ every pending scenario against its trace. Both stages go through the same execut
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import sys
@@ -30,10 +31,17 @@ from splitbench import SplitbenchError
 from splitbench.models.trace import ExecutionTrace
 
 from . import __version__
-from .executors import Executor, make_executor
+from .executors import Executor, make_executor, warm_up
 from .fsutil import atomic_write_json, atomic_write_text, dumps_json
 from .multiuser import run_multiuser, split_multiuser
-from .resolve import Resolved, resolve_suite, to_plain
+from .resolve import (
+    Resolved,
+    calibrate_scenarios,
+    calibration_key,
+    calibration_needs,
+    resolve_suite,
+    to_plain,
+)
 from .results import results_csv, scenario_row, sweep_row, sweeps_csv, trace_columns
 from .suite import Suite
 from .tasks import Runtime, SimJob, TraceJob, build_trace_task, energy_models, simulate_task, trace_key
@@ -89,8 +97,10 @@ def write_scenarios_yaml(out: Path, suite: Suite, scenarios: list[Resolved], poi
     }
     if points:
         doc["sweep_points"] = [to_plain(s.resolved_dict()) for s in points]
+    # libyaml's emitter where PyYAML has it: the same text as PyYAML's own, several times faster
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     atomic_write_text(
-        out / "scenarios.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110)
+        out / "scenarios.yaml", yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True, width=110)
     )
 
 
@@ -166,36 +176,61 @@ def _run_suite(
     t0 = time.perf_counter()
     started = time.time()
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
-    scenarios, points = resolve_suite(suite)
+    warm_up(executor, jobs)  # a local pool's workers load torch while the suite resolves
+    scenarios, points = resolve_suite(suite, calibrate=False)
     if not scenarios and not points:
         raise SplitbenchError(f"{suite.source}: the suite expands to no scenarios")
     summary = RunSummary(out_dir=out, n_scenarios=len(scenarios), n_sweep_points=len(points))
-    written = scenarios
-    scenarios, multi = split_multiuser(scenarios)  # scenarios with `users` go to multiuser.csv
+    single, _ = split_multiuser(scenarios)  # scenarios with `users` go to multiuser.csv
+    runnable = [*single, *points]
 
-    rows: dict[str, dict[str, Any]] = {}
-    sweep_rows: dict[str, dict[str, Any]] = {}
-    pending: list[Resolved] = []
-    for sc in [*scenarios, *points]:
-        row = load_finished(out, sc)
-        if row is None:
-            pending.append(sc)
-        else:
-            (sweep_rows if sc.sweep else rows)[sc.scenario_id] = row
-            summary.n_resumed += 1
+    traces = _Traces(out)
+    totals = _calibration_traces(traces, [*scenarios, *points])
+    # A scenario without a stored record is pending whatever its calibrated profiles turn out to be.
+    fresh = [sc for sc in runnable if not _record_path(out, sc).is_file()]
+    keys = {sc.scenario_id: _need_traces(traces, sc) for sc in fresh}
 
-    # Connect to the executor before writing anything: an unreachable scheduler is bad input.
-    ex = make_executor(executor, jobs, scheduler, dask_processes) if pending else None
-    out.mkdir(parents=True, exist_ok=True)
-    write_scenarios_yaml(out, suite, written, points)
+    # Connect to the executor before writing or building anything: an unreachable scheduler is bad input.
+    ex = make_executor(executor, jobs, scheduler, dask_processes) if fresh else None
+    bar = _progress_bar(progress, len(traces.jobs) + len(fresh))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if render_report:
+            _preload_reports()
+        _build_traces(ex or Executor(), traces, summary, bar)
+        scenarios, points = calibrate_scenarios(scenarios, totals), calibrate_scenarios(points, totals)
+        written = scenarios
+        scenarios, multi = split_multiuser(scenarios)
 
-    def assemble() -> None:
-        atomic_write_text(out / "results.csv", results_csv(list(rows.values())))
-        if suite.sweeps:
-            atomic_write_text(out / "sweeps.csv", sweeps_csv(list(sweep_rows.values())))
+        rows: dict[str, dict[str, Any]] = {}
+        sweep_rows: dict[str, dict[str, Any]] = {}
+        pending: list[Resolved] = []
+        for sc in [*scenarios, *points]:
+            row = None if sc.scenario_id in keys else load_finished(out, sc)
+            if row is None:
+                pending.append(sc)
+                if sc.scenario_id not in keys:
+                    keys[sc.scenario_id] = _need_traces(traces, sc)
+            else:
+                (sweep_rows if sc.sweep else rows)[sc.scenario_id] = row
+                summary.n_resumed += 1
+        write_scenarios_yaml(out, suite, written, points)
 
-    if ex is not None:
-        _run_pending(out, pending, rows, sweep_rows, summary, assemble, ex, progress)
+        def assemble() -> None:
+            atomic_write_text(out / "results.csv", results_csv(list(rows.values())))
+            if suite.sweeps:
+                atomic_write_text(out / "sweeps.csv", sweeps_csv(list(sweep_rows.values())))
+
+        if pending:
+            if ex is None:
+                ex = make_executor(executor, jobs, scheduler, dask_processes)
+            bar.total = summary.n_traces_built + len(traces.jobs) + len(pending)
+            _build_traces(ex, traces, summary, bar)
+            _simulate(out, pending, keys, traces, rows, sweep_rows, summary, assemble, ex, bar)
+    finally:
+        bar.close()
+        if ex is not None:
+            ex.close()
     assemble()
     if multi:
         summary.n_run += run_multiuser(out, multi)
@@ -207,87 +242,120 @@ def _run_suite(
     return summary
 
 
-def _run_pending(
+def _calibration_traces(
+    traces: _Traces, items: list[Resolved]
+) -> Callable[[Any, str], dict[str, Any] | None]:
+    """Registers the calibration trace of every profile with a measured speed (harness.calibrate) with
+    ``traces``; returns the ``totals`` function calibrate_scenarios reads them through once built."""
+    from splitbench.models import resolve_model
+
+    from .calibrate import calibration_figure, calibration_trace
+
+    keys: dict[str, str] = {}
+    for profile, name in calibration_needs(items):
+        fig = calibration_figure(profile, name)
+        if fig is not None:
+            model, method, prompt_tokens, act_dtype, runtime = calibration_trace(profile, fig[0])
+            keys[calibration_key(profile, name)] = traces.need(
+                resolve_model(model), method, prompt_tokens, act_dtype, runtime
+            )
+
+    def totals(profile: Any, name: str) -> dict[str, Any] | None:
+        key = keys.get(calibration_key(profile, name))
+        return traces.parsed[key].meta["whole_decode"] if key else None
+
+    return totals
+
+
+def _need_traces(traces: _Traces, sc: Resolved) -> tuple[str, str | None]:
+    """Keys of the scenario's trace and, for a matrix scenario, of its comm_reduction reference."""
+    dts = sc.trace_runtime()
+    k = traces.need(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype, dts)
+    ref = _reference_method(sc) if sc.sweep is None else None
+    rk = traces.need(sc.model, ref, sc.prompt_tokens, sc.act_dtype, dts) if ref is not None else None
+    return k, rk
+
+
+def _progress_bar(progress: bool, total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not progress, file=sys.stderr, unit="task", desc="traces",
+                dynamic_ncols=True, leave=False)
+
+
+def _preload_reports() -> None:
+    """Import the report's modules (matplotlib, pandas) in a background thread, while the workers
+    build traces: the cores are otherwise idle then, and rendering would wait for them at the end."""
+    import threading
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):
+            import splitbench.reports.build  # noqa: F401
+
+    threading.Thread(target=load, name="splitbench-preload-reports", daemon=True).start()
+
+
+def _build_traces(ex: Executor, traces: _Traces, summary: RunSummary, bar: Any) -> None:
+    """Build every trace ``traces`` still needs (each distinct one once), as they finish."""
+    jobs = list(traces.jobs.values())
+    traces.jobs.clear()
+    bar.set_description("traces")
+    for _, (key, text) in ex.map_unordered(build_trace_task, jobs):
+        traces.add(key, text)
+        summary.n_traces_built += 1
+        bar.update(1)
+
+
+def _simulate(
     out: Path,
     pending: list[Resolved],
+    keys: dict[str, tuple[str, str | None]],
+    traces: _Traces,
     rows: dict[str, dict[str, Any]],
     sweep_rows: dict[str, dict[str, Any]],
     summary: RunSummary,
     assemble: Callable[[], None],
     ex: Executor,
-    progress: bool,
+    bar: Any,
 ) -> None:
-    from tqdm import tqdm
-
-    traces = _Traces(out)
-    keys: dict[str, tuple[str, str | None]] = {}
-    for sc in pending:
-        dts = sc.trace_runtime()
-        k = traces.need(sc.model, sc.method, sc.prompt_tokens, sc.act_dtype, dts)
-        ref = _reference_method(sc) if sc.sweep is None else None
-        rk = traces.need(sc.model, ref, sc.prompt_tokens, sc.act_dtype, dts) if ref is not None else None
-        keys[sc.scenario_id] = (k, rk)
-
-    bar = tqdm(
-        total=len(traces.jobs) + len(pending),
-        disable=not progress,
-        file=sys.stderr,
-        unit="task",
-        desc="traces",
-        dynamic_ncols=True,
-        leave=False,
-    )
-    try:
-        with ex:
-            trace_jobs = list(traces.jobs.values())
-            for _, (key, text) in ex.map_unordered(build_trace_task, trace_jobs):
-                traces.add(key, text)
-                summary.n_traces_built += 1
-                bar.update(1)
-            bar.set_description("scenarios")
-            sim_jobs = [
-                SimJob(
-                    scenario_id=sc.scenario_id,
-                    trace_key=keys[sc.scenario_id][0],
-                    trace_json=traces.json[keys[sc.scenario_id][0]],
-                    link=sc.link,
-                    device=sc.device,
-                    cloud=sc.cloud,
-                    new_tokens=sc.new_tokens,
-                    seed=sc.seed,
-                    want_timeline=sc.sweep is None,
-                    **dict(zip(("radio", "soc"), energy_models(sc.link, sc.device), strict=True)),
-                )
-                for sc in pending
-            ]
+    bar.set_description("scenarios")
+    sim_jobs = [
+        SimJob(
+            scenario_id=sc.scenario_id,
+            trace_key=keys[sc.scenario_id][0],
+            trace_json=traces.json[keys[sc.scenario_id][0]],
+            link=sc.link,
+            device=sc.device,
+            cloud=sc.cloud,
+            new_tokens=sc.new_tokens,
+            seed=sc.seed,
+            want_timeline=sc.sweep is None,
+            **dict(zip(("radio", "soc"), energy_models(sc.link, sc.device), strict=True)),
+        )
+        for sc in pending
+    ]
+    last = time.monotonic()
+    for i, outcome in ex.map_unordered(simulate_task, sim_jobs):
+        sc = pending[i]
+        k, rk = keys[sc.scenario_id]
+        if sc.sweep is None:
+            ref = traces.parsed[rk] if rk else None
+            row = scenario_row(sc, outcome, trace_columns(traces.parsed[k], ref))
+            if outcome.get("timeline"):
+                atomic_write_json(out / "timelines" / f"{sc.scenario_id}.json", outcome["timeline"])
+            if outcome.get("chrome_trace"):
+                atomic_write_json(out / "timelines" / f"{sc.scenario_id}.trace.json", outcome["chrome_trace"])
+            rows[sc.scenario_id] = row
+        else:
+            row = sweep_row(sc, outcome)
+            sweep_rows[sc.scenario_id] = row
+        # The record is written last: its presence means the scenario is complete.
+        atomic_write_json(_record_path(out, sc), to_plain({"scenario": sc.resolved_dict(), "row": row}))
+        summary.n_run += 1
+        bar.update(1)
+        if time.monotonic() - last >= ASSEMBLE_EVERY_S:
+            assemble()
             last = time.monotonic()
-            for i, outcome in ex.map_unordered(simulate_task, sim_jobs):
-                sc = pending[i]
-                k, rk = keys[sc.scenario_id]
-                if sc.sweep is None:
-                    ref = traces.parsed[rk] if rk else None
-                    row = scenario_row(sc, outcome, trace_columns(traces.parsed[k], ref))
-                    if outcome.get("timeline"):
-                        atomic_write_json(out / "timelines" / f"{sc.scenario_id}.json", outcome["timeline"])
-                    if outcome.get("chrome_trace"):
-                        atomic_write_json(
-                            out / "timelines" / f"{sc.scenario_id}.trace.json", outcome["chrome_trace"]
-                        )
-                    rows[sc.scenario_id] = row
-                else:
-                    row = sweep_row(sc, outcome)
-                    sweep_rows[sc.scenario_id] = row
-                # The record is written last: its presence means the scenario is complete.
-                atomic_write_json(
-                    _record_path(out, sc), to_plain({"scenario": sc.resolved_dict(), "row": row})
-                )
-                summary.n_run += 1
-                bar.update(1)
-                if time.monotonic() - last >= ASSEMBLE_EVERY_S:
-                    assemble()
-                    last = time.monotonic()
-    finally:
-        bar.close()
 
 
 def _versions() -> dict[str, str]:

@@ -19,7 +19,7 @@ from splitbench.reports.live import section_live
 from splitbench.reports.load import load
 from splitbench.reports.multiuser import section_multiuser
 from splitbench.reports.paper import paper_tables, section_paper, waterfall_figure
-from splitbench.reports.plots import build_figures, save_figure
+from splitbench.reports.plots import build_figures, save_figure, save_figures
 from splitbench.reports.tables import break_even_table, build_tables, write_tables
 
 
@@ -32,7 +32,8 @@ def render(results_dir: Path) -> Path:
     figures = build_figures(data, items)
     figures += energy_figures(data)
     plots_dir = results_dir / "plots"
-    paths = {f.stem: save_figure(f.fig, plots_dir, f.stem)[0] for f in figures}
+    paths = dict(zip((f.stem for f in figures), save_figures([(f.fig, f.stem) for f in figures], plots_dir),
+                     strict=True))
     ctx = ReportContext(data=data, tables=tables, break_even_table=be_table, break_evens=items,
                         figures=figures, figure_paths=paths)
     ctx.extra_tables = latency_tables(ctx)

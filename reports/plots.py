@@ -10,6 +10,7 @@ every figure.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,13 +97,80 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def save_figure(fig: Figure, folder: Path, stem: str) -> tuple[Path, Path]:
-    """Write ``stem.png`` and ``stem.svg``; metadata without dates or versions -> identical reruns."""
+    """Write ``stem.png`` and ``stem.svg``; metadata without dates or versions -> identical reruns.
+
+    The layout engine runs once for both files, at the PNG's resolution, so the PNG is laid out
+    exactly as savefig would lay it out (each savefig would otherwise run the engine again, with a
+    draw of its own, before drawing)."""
     folder.mkdir(parents=True, exist_ok=True)
     png, svg = folder / f"{stem}.png", folder / f"{stem}.svg"
     with matplotlib.rc_context(RC):
-        fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
-        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+        engine = fig.get_layout_engine()
+        if engine is not None:
+            dpi, fig.dpi = fig.dpi, PNG_DPI
+            try:
+                engine.execute(fig)
+            finally:
+                fig.dpi = dpi
+            fig.set_layout_engine("none")
+        try:
+            fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
+            fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+        finally:
+            if engine is not None:
+                fig.set_layout_engine(engine)
     return png, svg
+
+
+def save_figures(figures: list[tuple[Figure, str]], folder: Path) -> list[Path]:
+    """:func:`save_figure` for each (figure, stem); returns the PNG paths in order.
+
+    Rendering is single-threaded and CPU-bound, so where this process can fork (and runs no other
+    thread that a fork could catch holding a lock) and has a second core, a forked copy of it saves
+    figures too: both take the next unsaved figure, largest first, until none is left. Every file is
+    written by exactly one of them, from the same figure, so the files are the same either way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    order = sorted(range(len(figures)), key=lambda i: -len(figures[i][0].axes))  # timelines: many panels
+    if len(figures) < 2 or not _can_fork():
+        for i in order:
+            save_figure(figures[i][0], folder, figures[i][1])
+        return [folder / f"{stem}.png" for _, stem in figures]
+    import multiprocessing
+
+    taken = multiprocessing.get_context("fork").Value("i", 0)
+
+    def work() -> None:
+        while True:
+            with taken.get_lock():
+                k = taken.value
+                taken.value += 1
+            if k >= len(order):
+                return
+            save_figure(figures[order[k]][0], folder, figures[order[k]][1])
+
+    pid = os.fork()
+    if pid == 0:  # the copy: save its share and leave without running the parent's exit handlers
+        code = 1
+        try:
+            work()
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        work()
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if status != 0:  # the copy failed part-way: save everything here
+        for i in order:
+            save_figure(figures[i][0], folder, figures[i][1])
+    return [folder / f"{stem}.png" for _, stem in figures]
+
+
+def _can_fork() -> bool:
+    import threading
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return hasattr(os, "fork") and cores > 1 and threading.active_count() == 1
 
 
 def _plain_ticks(axis: Any, ticks: np.ndarray | None) -> None:
