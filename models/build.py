@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from typing import Any
 
 from splitbench import SplitbenchError
@@ -183,26 +182,39 @@ def _whole_decode(
     needs the whole model's roofline in the same terms as the trace (the same kernels, bytes, FLOPs)
     to scale every trace of that model by one factor. A paradigm with a ``whole_model_side`` *is*
     the whole model on that side; any other borrows the cloud-only trace of the same model (16-bit
-    weights) at this split's cloud dtypes and KV cache.
+    weights) at this split's cloud dtypes and KV cache — the one this process built last for that
+    key (a cloud-only trace records nothing on the device, so the device's runtime does not enter).
     """
+    key = (
+        json.dumps({"c": preset.config, "n": preset.name}, sort_keys=True),
+        P,
+        (split.compute_dtype["cloud"], split.kv_dtype["cloud"], split.kv_cache["cloud"]),
+        mode,
+        seed,
+    )
     side = split.whole_model_side
     if side is not None:
-        return _side_totals(decode["default"], side, split.weight_bits()[side])
-    key = json.dumps({"c": preset.config, "n": preset.name}, sort_keys=True)
-    rt = (split.compute_dtype["cloud"], split.kv_dtype["cloud"], split.kv_cache["cloud"])
-    return dict(_cloud_only_totals(key, P, rt, mode, seed))
+        totals = _side_totals(decode["default"], side, split.weight_bits()[side])
+        if split.name == "cloud-only":
+            if len(_CLOUD_ONLY) >= 64:
+                _CLOUD_ONLY.clear()
+            _CLOUD_ONLY[key] = tuple(totals.items())
+        return totals
+    if key not in _CLOUD_ONLY:
+        _build_cloud_only(*key)
+    return dict(_CLOUD_ONLY[key])
 
 
-@lru_cache(maxsize=64)
-def _cloud_only_totals(
-    key: str, P: int, rt: tuple[str, str, str], mode: str, seed: int
-) -> tuple[tuple[str, float], ...]:
+#: Whole-model decode totals of the cloud-only traces this process built, by _whole_decode's key.
+_CLOUD_ONLY: dict[tuple[str, int, tuple[str, str, str], str, int], tuple[tuple[str, float], ...]] = {}
+
+
+def _build_cloud_only(key: str, P: int, rt: tuple[str, str, str], mode: str, seed: int) -> None:
     blob = json.loads(key)
     preset = ModelPreset(name=blob["n"], config=blob["c"], source="whole-model reference")
-    tr = build_trace(
+    build_trace(
         preset, "cloud-only", P, "fp16", mode, seed, compute_dtype=rt[0], kv_dtype=rt[1], kv_cache=rt[2]
     )
-    return tuple(tr.meta["whole_decode"].items())
 
 
 def _kv_per_token(preset: ModelPreset, split: SplitModel) -> dict[str, int]:

@@ -355,23 +355,36 @@ def _matvec_rows(packet, args) -> float:
 
 def _composite_flops(func, args) -> float | None:
     """FLOPs of the composite matmul ops that reach the mode undecomposed, with flop_counter's own
-    mm/bmm formulas applied to their 2-D/3-D equivalents (cheaper than decomposing on meta)."""
+    mm/bmm formulas applied to their 2-D/3-D equivalents (cheaper than decomposing on meta), once
+    per operand shapes."""
     packet = func._overloadpacket
     if packet is aten.linear:
         x, w = args[0], args[1]
-        m = math.prod(x.shape[:-1])
-        return flop_registry[aten.mm](
-            torch.empty(m, w.shape[1], device="meta"), torch.empty(w.shape[1], w.shape[0], device="meta")
-        )
-    if packet is aten.matmul:
+        key = (packet, math.prod(x.shape[:-1]), tuple(w.shape))
+    elif packet is aten.matmul and args[0].dim() >= 2 and args[1].dim() >= 2:
         a, b = args[0], args[1]
-        if a.dim() >= 2 and b.dim() >= 2:
+        key = (packet, tuple(a.shape), tuple(b.shape))
+    else:
+        return None
+    flops = _COMPOSITE_FLOPS.get(key)
+    if flops is None:
+        if packet is aten.linear:
+            m, (n, k) = key[1], key[2]
+            flops = flop_registry[aten.mm](
+                torch.empty(m, k, device="meta"), torch.empty(k, n, device="meta")
+            )
+        else:
+            a, b = args[0], args[1]
             batch = math.prod(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-            return flop_registry[aten.bmm](
+            flops = flop_registry[aten.bmm](
                 torch.empty(batch, a.shape[-2], a.shape[-1], device="meta"),
                 torch.empty(batch, b.shape[-2], b.shape[-1], device="meta"),
             )
-    return None
+        _COMPOSITE_FLOPS[key] = flops
+    return flops
+
+
+_COMPOSITE_FLOPS: dict[tuple[Any, ...], Any] = {}
 
 
 def _spec(x: Any) -> Any:
@@ -386,6 +399,18 @@ def _spec(x: Any) -> Any:
 
 def _key(xs: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(_key(x) if isinstance(x, list | tuple) else _spec(x) for x in xs)
+
+
+_DECOMPOSABLE: dict[Any, bool] = {}
+
+
+def _decomposable(func) -> bool:
+    """Whether ``func.decompose`` would do anything (a CompositeImplicitAutograd kernel), per op:
+    for the others the mode need not be re-entered only to be told NotImplemented."""
+    ok = _DECOMPOSABLE.get(func)
+    if ok is None:
+        ok = _DECOMPOSABLE[func] = func is not torch.ops.prim.device.default and func._can_decompose()
+    return ok
 
 
 class _Counter(TorchDispatchMode):
@@ -410,7 +435,7 @@ class _Counter(TorchDispatchMode):
                     out = self._run(func, args, kwargs)
             self.rec.on_op(func, args, kwargs, out, flops=extra)
             return out
-        if func._overloadpacket not in flop_registry and func is not torch.ops.prim.device.default:
+        if func._overloadpacket not in flop_registry and _decomposable(func):
             with self:
                 r = func.decompose(*args, **kwargs)
                 if r is not NotImplemented:

@@ -233,3 +233,24 @@ def test_streamed_token_and_round_trips_per_paradigm(method, decode_rts, streams
         for st in ph["steps"]:
             st.pop("streamed", None)
     assert _streamed(ExecutionTrace.from_dict(old).prefill) == []
+
+
+def test_whole_model_reference_independent_of_the_cloud_only_trace_it_comes_from():
+    """A split's whole-model totals come from the cloud-only trace at its cloud runtime: taken from a
+    cloud-only trace built earlier with another device runtime, the trace is the same as with the
+    reference built afresh."""
+    from splitbench.models import build
+
+    rt = {"compute_dtype": "fp16", "kv_dtype": "fp16", "kv_cache": {"device": "static", "cloud": "dynamic"}}
+    other_device = {
+        "compute_dtype": {"device": "fp32", "cloud": "fp16"},
+        "kv_dtype": {"device": "bf16", "cloud": "fp16"},
+        "kv_cache": {"device": "paged", "cloud": "dynamic"},
+    }
+    build._CLOUD_ONLY.clear()
+    fresh = build_trace("tiny", "privatelora", 16, **rt)
+    build._CLOUD_ONLY.clear()
+    cloud_only = build_trace("tiny", "cloud-only", 16, **other_device)
+    borrowed = build_trace("tiny", "privatelora", 16, **rt)
+    assert borrowed.meta["whole_decode"] == cloud_only.meta["whole_decode"]
+    assert borrowed.to_json() == fresh.to_json()

@@ -302,7 +302,10 @@ class LoraSplit(AdapterSplit):
         if self.mode == "numeric":
             torch.manual_seed(self.seed + 3)  # peft's random init of A and B (init_lora_weights=False)
         src = copy.deepcopy(self.model) if self.mode == "numeric" else self.model
-        self.peft_model = get_peft_model(src, cfg)
+        # shape mode: peft's A and B are made on the meta device, where the base layers are (made on
+        # the CPU, they would be initialised there for nothing and then moved)
+        with torch.device("meta") if self.mode == "shape" else contextlib.nullcontext():
+            self.peft_model = get_peft_model(src, cfg)
         self.peft_model.eval()
         if self.mode == "shape":
             # Shape mode: peft injected its LoRA modules into this very model; unwrap them again so
