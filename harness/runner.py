@@ -279,8 +279,12 @@ def _need_traces(traces: _Traces, sc: Resolved) -> tuple[str, str | None]:
 def _progress_bar(progress: bool, total: int) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, disable=not progress, file=sys.stderr, unit="task", desc="traces",
-                dynamic_ncols=True, leave=False)
+    class Bar(tqdm):
+        # no monitor thread: it would outlive the run, and the report forks only a single-threaded process
+        monitor_interval = 0
+
+    return Bar(total=total, disable=not progress, file=sys.stderr, unit="task", desc="traces",
+               dynamic_ncols=True, leave=False)
 
 
 def _preload_reports() -> None:

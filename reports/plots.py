@@ -112,7 +112,8 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> tuple[Path, Path]:
                 engine.execute(fig)
             finally:
                 fig.dpi = dpi
-            fig.set_layout_engine("none")
+            with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+                fig.set_layout_engine(None)  # no engine at all: savefig then draws once, not twice
         try:
             fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
             fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
