@@ -1,9 +1,10 @@
 """Where tasks run: in this process, in a local process pool, or on a Dask cluster.
 
-All executors offer one operation — run a function over a list of inputs and yield ``(index,
-result)`` as each finishes — so the runner can persist every result the moment it exists
-(resumability) regardless of where it was computed. Results are identical across executors
-because tasks are pure functions of plain data.
+All executors offer one operation — a :class:`Stream` of calls of one function: inputs are
+submitted with a tag at any time, also while results are being read, and iterating yields ``(tag,
+result)`` as each call finishes — so the runner can persist every result the moment it exists
+(resumability) and submit the work that was waiting for it, regardless of where it was computed.
+Results are identical across executors because tasks are pure functions of plain data.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -21,15 +23,43 @@ EXECUTORS = ("local", "dask")
 SCHEDULER_TIMEOUT_S = 3.0
 
 
+class Stream:
+    """Calls of one function in this process, run one at a time as the stream is iterated."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self._queue: deque[tuple[Any, Any]] = deque()
+
+    def submit(self, item: Any, tag: Any) -> None:
+        self._queue.append((item, tag))
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        while self._queue:
+            item, tag = self._queue.popleft()
+            yield tag, self.fn(item)
+
+    def cancel(self) -> None:
+        self._queue.clear()
+
+
 class Executor:
-    """Base: serial, in-process. Subclasses override :meth:`map_unordered`."""
+    """Base: serial, in-process. Subclasses override :meth:`stream`."""
 
     name = "local"
     workers = 1
 
+    def stream(self, fn: Callable[[Any], Any]) -> Stream:
+        return Stream(fn)
+
     def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """``(index, fn(item))`` for every item, as each finishes."""
+        s = self.stream(fn)
         for i, item in enumerate(items):
-            yield i, fn(item)
+            s.submit(item, i)
+        try:
+            yield from s
+        finally:
+            s.cancel()
 
     def close(self) -> None:
         pass
@@ -39,6 +69,32 @@ class Executor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _FutureStream(Stream):
+    """Calls submitted to a concurrent.futures pool; finished ones are yielded in submission order."""
+
+    def __init__(self, fn: Callable[[Any], Any], pool: ProcessPoolExecutor) -> None:
+        super().__init__(fn)
+        self._pool = pool
+        self._futures: dict[Future[Any], tuple[int, Any]] = {}
+        self._pending: set[Future[Any]] = set()
+
+    def submit(self, item: Any, tag: Any) -> None:
+        f = self._pool.submit(self.fn, item)
+        self._futures[f] = (len(self._futures), tag)
+        self._pending.add(f)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        while self._pending:
+            done, _ = wait(self._pending, return_when=FIRST_COMPLETED)
+            self._pending -= done
+            for f in sorted(done, key=lambda f: self._futures[f][0]):
+                yield self._futures[f][1], f.result()
+
+    def cancel(self) -> None:
+        for f in self._pending:
+            f.cancel()
 
 
 class ProcessExecutor(Executor):
@@ -52,17 +108,8 @@ class ProcessExecutor(Executor):
         self.workers = jobs
         self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context())
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        futures: dict[Future[Any], int] = {self._pool.submit(fn, item): i for i, item in enumerate(items)}
-        try:
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in sorted(done, key=lambda f: futures[f]):
-                    yield futures[f], f.result()
-        finally:
-            for f in futures:
-                f.cancel()
+    def stream(self, fn: Callable[[Any], Any]) -> Stream:
+        return _FutureStream(fn, self._pool)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -118,17 +165,8 @@ class DaskExecutor(Executor):
             self.client = Client(self._cluster, set_as_default=False)
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or jobs)
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        from dask.distributed import as_completed
-
-        futures = [self.client.submit(fn, item, pure=False) for item in items]
-        index = {f.key: i for i, f in enumerate(futures)}
-        try:
-            for f in as_completed(futures, loop=self.client.loop):
-                yield index[f.key], f.result()
-        finally:
-            for f in futures:
-                f.cancel()
+    def stream(self, fn: Callable[[Any], Any]) -> Stream:
+        return _DaskStream(fn, self.client)
 
     def close(self) -> None:
         self.client.close()
@@ -142,6 +180,33 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # platforms without affinity (macOS, Windows)
         return max(1, os.cpu_count() or 1)
+
+
+class _DaskStream(Stream):
+    """Calls submitted to a Dask client, yielded as they finish."""
+
+    def __init__(self, fn: Callable[[Any], Any], client: Any) -> None:
+        from dask.distributed import as_completed
+
+        super().__init__(fn)
+        self._client = client
+        self._tags: dict[str, Any] = {}
+        self._futures: list[Any] = []
+        self._done = as_completed([], loop=client.loop)
+
+    def submit(self, item: Any, tag: Any) -> None:
+        f = self._client.submit(self.fn, item, pure=False)
+        self._tags[f.key] = tag
+        self._futures.append(f)
+        self._done.add(f)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        for f in self._done:
+            yield self._tags[f.key], f.result()
+
+    def cancel(self) -> None:
+        for f in self._futures:
+            f.cancel()
 
 
 def make_executor(

@@ -44,7 +44,7 @@ from .resolve import (
 )
 from .results import results_csv, scenario_row, sweep_row, sweeps_csv, trace_columns
 from .suite import Suite
-from .tasks import Runtime, SimJob, TraceJob, build_trace_task, energy_models, simulate_task, trace_key
+from .tasks import Runtime, SimJob, TraceJob, energy_models, run_task, trace_key
 
 #: results.csv is re-assembled at most this often while a run is in progress (and always at the end).
 ASSEMBLE_EVERY_S = 1.0
@@ -111,13 +111,14 @@ class _Traces:
         self.dir = out / "traces"
         self.json: dict[str, str] = {}
         self.parsed: dict[str, ExecutionTrace] = {}
-        self.jobs: dict[str, TraceJob] = {}
+        self.jobs: dict[str, TraceJob] = {}  # to build
+        self.building: set[str] = set()  # submitted
 
     def need(
         self, model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str, runtime: Runtime = None
     ) -> str:
         key = trace_key(model, method, prompt_tokens, act_dtype, runtime)
-        if key not in self.json and key not in self.jobs:
+        if key not in self.json and key not in self.jobs and key not in self.building:
             cached = self.dir / f"{key}.json"
             if cached.is_file():
                 try:
@@ -185,7 +186,7 @@ def _run_suite(
     runnable = [*single, *points]
 
     traces = _Traces(out)
-    totals = _calibration_traces(traces, [*scenarios, *points])
+    totals, calibration = _calibration_traces(traces, [*scenarios, *points])
     # A scenario without a stored record is pending whatever its calibrated profiles turn out to be.
     fresh = [sc for sc in runnable if not _record_path(out, sc).is_file()]
     keys = {sc.scenario_id: _need_traces(traces, sc) for sc in fresh}
@@ -193,45 +194,22 @@ def _run_suite(
     # Connect to the executor before writing or building anything: an unreachable scheduler is bad input.
     ex = make_executor(executor, jobs, scheduler, dask_processes) if fresh else None
     bar = _progress_bar(progress, len(traces.jobs) + len(fresh))
+    run = _Pipeline(out, suite, traces, totals, calibration, keys, summary, bar)
     try:
         out.mkdir(parents=True, exist_ok=True)
         if render_report:
             _preload_reports()
-        _build_traces(ex or Executor(), traces, summary, bar)
-        scenarios, points = calibrate_scenarios(scenarios, totals), calibrate_scenarios(points, totals)
-        written = scenarios
-        scenarios, multi = split_multiuser(scenarios)
-
-        rows: dict[str, dict[str, Any]] = {}
-        sweep_rows: dict[str, dict[str, Any]] = {}
-        pending: list[Resolved] = []
-        for sc in [*scenarios, *points]:
-            row = None if sc.scenario_id in keys else load_finished(out, sc)
-            if row is None:
-                pending.append(sc)
-                if sc.scenario_id not in keys:
-                    keys[sc.scenario_id] = _need_traces(traces, sc)
-            else:
-                (sweep_rows if sc.sweep else rows)[sc.scenario_id] = row
-                summary.n_resumed += 1
-        write_scenarios_yaml(out, suite, written, points)
-
-        def assemble() -> None:
-            atomic_write_text(out / "results.csv", results_csv(list(rows.values())))
-            if suite.sweeps:
-                atomic_write_text(out / "sweeps.csv", sweeps_csv(list(sweep_rows.values())))
-
-        if pending:
-            if ex is None:
-                ex = make_executor(executor, jobs, scheduler, dask_processes)
-            bar.total = summary.n_traces_built + len(traces.jobs) + len(pending)
-            _build_traces(ex, traces, summary, bar)
-            _simulate(out, pending, keys, traces, rows, sweep_rows, summary, assemble, ex, bar)
+        # without an executor (every scenario has a record), only calibration traces are built here
+        run.drain((ex or Executor()).stream(run_task), scenarios, points, hold=ex is None)
+        if run.waiting:  # stale records of a resumed run, found once the profiles were calibrated
+            ex = make_executor(executor, jobs, scheduler, dask_processes)
+            run.drain(ex.stream(run_task), scenarios, points)
     finally:
         bar.close()
         if ex is not None:
             ex.close()
-    assemble()
+    rows, multi = run.rows, run.multi
+    run.assemble()
     if multi:
         summary.n_run += run_multiuser(out, multi)
     summary.n_infeasible = sum(1 for r in rows.values() if not r.get("feasible"))
@@ -244,9 +222,10 @@ def _run_suite(
 
 def _calibration_traces(
     traces: _Traces, items: list[Resolved]
-) -> Callable[[Any, str], dict[str, Any] | None]:
+) -> tuple[Callable[[Any, str], dict[str, Any] | None], set[str]]:
     """Registers the calibration trace of every profile with a measured speed (harness.calibrate) with
-    ``traces``; returns the ``totals`` function calibrate_scenarios reads them through once built."""
+    ``traces``; returns the ``totals`` function calibrate_scenarios reads them through once built, and
+    their keys."""
     from splitbench.models import resolve_model
 
     from .calibrate import calibration_figure, calibration_trace
@@ -264,7 +243,7 @@ def _calibration_traces(
         key = keys.get(calibration_key(profile, name))
         return traces.parsed[key].meta["whole_decode"] if key else None
 
-    return totals
+    return totals, set(keys.values())
 
 
 def _need_traces(traces: _Traces, sc: Resolved) -> tuple[str, str | None]:
@@ -299,67 +278,130 @@ def _preload_reports() -> None:
     threading.Thread(target=load, name="splitbench-preload-reports", daemon=True).start()
 
 
-def _build_traces(ex: Executor, traces: _Traces, summary: RunSummary, bar: Any) -> None:
-    """Build every trace ``traces`` still needs (each distinct one once), as they finish."""
-    jobs = list(traces.jobs.values())
-    traces.jobs.clear()
-    bar.set_description("traces")
-    for _, (key, text) in ex.map_unordered(build_trace_task, jobs):
-        traces.add(key, text)
-        summary.n_traces_built += 1
-        bar.update(1)
+class _Pipeline:
+    """The trace builds and simulations of a run on one executor stream: the calibration traces are
+    submitted first, and a scenario's simulation as soon as its traces are built and the profiles
+    calibrated, while the other traces are still being built, so no core waits for the last trace."""
 
+    def __init__(
+        self,
+        out: Path,
+        suite: Suite,
+        traces: _Traces,
+        totals: Callable[[Any, str], dict[str, Any] | None],
+        calibration: set[str],
+        keys: dict[str, tuple[str, str | None]],
+        summary: RunSummary,
+        bar: Any,
+    ) -> None:
+        self.out, self.suite, self.traces, self.totals, self.keys = out, suite, traces, totals, keys
+        self.summary, self.bar = summary, bar
+        self.calibration = calibration  # keys of the calibration traces
+        self.calibrated = False
+        self.hold = False
+        self.waiting: dict[str, Resolved] = {}  # pending scenarios not yet submitted
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.sweep_rows: dict[str, dict[str, Any]] = {}
+        self.multi: list[Resolved] = []
+        self.last = time.monotonic()
+        self.stream: Any = None
 
-def _simulate(
-    out: Path,
-    pending: list[Resolved],
-    keys: dict[str, tuple[str, str | None]],
-    traces: _Traces,
-    rows: dict[str, dict[str, Any]],
-    sweep_rows: dict[str, dict[str, Any]],
-    summary: RunSummary,
-    assemble: Callable[[], None],
-    ex: Executor,
-    bar: Any,
-) -> None:
-    bar.set_description("scenarios")
-    sim_jobs = [
-        SimJob(
-            scenario_id=sc.scenario_id,
-            trace_key=keys[sc.scenario_id][0],
-            trace_json=traces.json[keys[sc.scenario_id][0]],
-            link=sc.link,
-            device=sc.device,
-            cloud=sc.cloud,
-            new_tokens=sc.new_tokens,
-            seed=sc.seed,
-            want_timeline=sc.sweep is None,
-            **dict(zip(("radio", "soc"), energy_models(sc.link, sc.device), strict=True)),
-        )
-        for sc in pending
-    ]
-    last = time.monotonic()
-    for i, outcome in ex.map_unordered(simulate_task, sim_jobs):
-        sc = pending[i]
-        k, rk = keys[sc.scenario_id]
+    def assemble(self) -> None:
+        atomic_write_text(self.out / "results.csv", results_csv(list(self.rows.values())))
+        if self.suite.sweeps:
+            atomic_write_text(self.out / "sweeps.csv", sweeps_csv(list(self.sweep_rows.values())))
+
+    def drain(
+        self, stream: Any, scenarios: list[Resolved], points: list[Resolved], hold: bool = False
+    ) -> None:
+        """Submit what can run, then handle results (submitting what they unblock) until none is left;
+        ``hold``: submit nothing found after calibrating (it waits for the next drain)."""
+        self.stream, self.hold = stream, hold
+        self._submit_traces()
+        if not self.calibrated and self.calibration <= set(self.traces.parsed):
+            self._calibrate(scenarios, points)
+        self._submit_ready()
+        for tag, result in stream:
+            if tag[0] == "trace":
+                key, text = result
+                self.traces.add(key, text)
+                self.summary.n_traces_built += 1
+                if not self.calibrated and self.calibration <= set(self.traces.parsed):
+                    self._calibrate(scenarios, points)
+            else:
+                self._finished(tag[1], result)
+            self.bar.update(1)
+            self._submit_ready()
+
+    def _submit_traces(self) -> None:
+        for key, job in self.traces.jobs.items():
+            self.stream.submit(job, ("trace", key))
+        self.traces.building.update(self.traces.jobs)
+        self.traces.jobs.clear()
+
+    def _calibrate(self, scenarios: list[Resolved], points: list[Resolved]) -> None:
+        """Apply the measured speeds; find the pending scenarios (a stored record of a scenario whose
+        calibrated profiles differ is stale); write scenarios.yaml."""
+        self.calibrated = True
+        scenarios[:] = calibrate_scenarios(scenarios, self.totals)
+        points[:] = calibrate_scenarios(points, self.totals)
+        single, self.multi = split_multiuser(scenarios)
+        for sc in [*single, *points]:
+            row = None if sc.scenario_id in self.keys else load_finished(self.out, sc)
+            if row is None:
+                self.waiting[sc.scenario_id] = sc
+                if sc.scenario_id not in self.keys:
+                    self.keys[sc.scenario_id] = _need_traces(self.traces, sc)
+            else:
+                (self.sweep_rows if sc.sweep else self.rows)[sc.scenario_id] = row
+                self.summary.n_resumed += 1
+        write_scenarios_yaml(self.out, self.suite, scenarios, points)
+        self.bar.total = self.summary.n_traces_built + len(self.traces.building) + len(self.waiting)
+        self.bar.set_description("traces+scenarios")
+
+    def _submit_ready(self) -> None:
+        if not self.calibrated or self.hold:
+            return
+        self._submit_traces()
+        ready = [sid for sid in self.waiting
+                 if all(k is None or k in self.traces.parsed for k in self.keys[sid])]
+        for sid in ready:
+            sc = self.waiting.pop(sid)
+            k = self.keys[sid][0]
+            job = SimJob(
+                scenario_id=sid,
+                trace_key=k,
+                trace_json=self.traces.json[k],
+                link=sc.link,
+                device=sc.device,
+                cloud=sc.cloud,
+                new_tokens=sc.new_tokens,
+                seed=sc.seed,
+                want_timeline=sc.sweep is None,
+                **dict(zip(("radio", "soc"), energy_models(sc.link, sc.device), strict=True)),
+            )
+            self.stream.submit(job, ("scenario", sc))
+
+    def _finished(self, sc: Resolved, outcome: dict[str, Any]) -> None:
+        out = self.out
+        k, rk = self.keys[sc.scenario_id]
         if sc.sweep is None:
-            ref = traces.parsed[rk] if rk else None
-            row = scenario_row(sc, outcome, trace_columns(traces.parsed[k], ref))
+            ref = self.traces.parsed[rk] if rk else None
+            row = scenario_row(sc, outcome, trace_columns(self.traces.parsed[k], ref))
             if outcome.get("timeline"):
                 atomic_write_json(out / "timelines" / f"{sc.scenario_id}.json", outcome["timeline"])
             if outcome.get("chrome_trace"):
                 atomic_write_json(out / "timelines" / f"{sc.scenario_id}.trace.json", outcome["chrome_trace"])
-            rows[sc.scenario_id] = row
+            self.rows[sc.scenario_id] = row
         else:
             row = sweep_row(sc, outcome)
-            sweep_rows[sc.scenario_id] = row
+            self.sweep_rows[sc.scenario_id] = row
         # The record is written last: its presence means the scenario is complete.
         atomic_write_json(_record_path(out, sc), to_plain({"scenario": sc.resolved_dict(), "row": row}))
-        summary.n_run += 1
-        bar.update(1)
-        if time.monotonic() - last >= ASSEMBLE_EVERY_S:
-            assemble()
-            last = time.monotonic()
+        self.summary.n_run += 1
+        if time.monotonic() - self.last >= ASSEMBLE_EVERY_S:
+            self.assemble()
+            self.last = time.monotonic()
 
 
 def _versions() -> dict[str, str]:

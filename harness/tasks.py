@@ -146,3 +146,8 @@ def simulate_task(job: SimJob) -> dict[str, Any]:
         out["timeline"] = timeline_record(job.scenario_id, timeline, job.new_tokens)
         out["chrome_trace"] = chrome_trace_record(job.scenario_id, timeline, job.new_tokens)
     return out
+
+
+def run_task(job: TraceJob | SimJob) -> Any:
+    """Either kind of task, so that one executor stream carries both (builds and simulations)."""
+    return build_trace_task(job) if isinstance(job, TraceJob) else simulate_task(job)
