@@ -7,10 +7,12 @@ same decode steps as Chrome trace JSON, for Perfetto), ``sweeps.csv`` (suites wi
 harness's own ``scenarios/<id>.json`` and ``sweeps/<id>.json`` (one finished scenario each — the
 unit of resumability) and ``traces/<key>.json`` (the trace cache).
 
-Why two stages: a trace depends on the model, the method and the request shape, not on the network
-or the hardware, so a suite of 100 scenarios typically needs a handful of traces. Stage 1 builds
-each distinct trace once (cached on disk, so a resumed run does not rebuild it); stage 2 simulates
-every pending scenario against its trace. Both stages go through the same executor.
+Why two kinds of task: a trace depends on the model, the method and the request shape, not on the
+network or the hardware, so a suite of 100 scenarios typically needs a handful of traces. Each
+distinct trace is built once (cached on disk, so a resumed run does not rebuild it), and every
+pending scenario is simulated against its trace. Both go through the same executor, on one stream:
+the traces that calibrate the profiles' measured speeds (harness.calibrate) first, and a scenario's
+simulation as soon as its traces are built, while other traces are still being built.
 """
 
 from __future__ import annotations
