@@ -211,11 +211,18 @@ def run_scenarios(
             server = _Server(emu, cc, cpus["cloud"])
             for sc in group:
                 emu.stats(reset=True)
-                dev_socket = emu.socket
+                # on_ready: the link starts afresh again once the cloud half is ready, so that the
+                # request's first packet is the link's time 0, as in the simulator (a capacity trace
+                # is read from its start, not from wherever connecting and building the cloud half
+                # left it), and the counters hold the request's bytes alone.
+                def connect(half: Any, spec: dict, cc: str = cc, emu: Any = emu) -> dict[str, Any]:
+                    return connect_and_run(
+                        half, spec, emu.addr["cloud"], CLOUD_PORT, cc,
+                        make_socket=lambda: emu.socket("device"), timeout_s=READY_TIMEOUT_S,
+                        cpu=cpus["device"], on_ready=lambda: emu.stats(reset=True))
+
                 try:
-                    out = run_device_half(sc, lambda half, spec, cc=cc, mk=dev_socket: connect_and_run(
-                        half, spec, emu.addr["cloud"], CLOUD_PORT, cc, make_socket=lambda: mk("device"),
-                        timeout_s=READY_TIMEOUT_S, cpu=cpus["device"]))
+                    out = run_device_half(sc, connect)
                 except (SplitbenchError, OSError) as e:  # the watchdog names a dead forwarder or server
                     raise SplitbenchError(f"{emu.failure or e} ({sc.scenario_id})") from None
                 st = emu.stats()
@@ -268,7 +275,7 @@ LIVE_LINKS: dict[str, dict[str, Any]] = {
     "5g": {"base": "5g", "loss": 0, "jitter_ms": 0},
     "wifi5": {"base": "wifi5", "loss": 0, "jitter_ms": 0},
 }
-LIVE_PROMPT, LIVE_NEW_TOKENS = 32, 16
+LIVE_PROMPT, LIVE_NEW_TOKENS = 128, 16
 
 
 def live_links(trace_dir: Path = MAHIMAHI_DIR) -> dict[str, dict[str, Any]]:

@@ -457,7 +457,7 @@ def serve_session(conn: socket.socket, halves: dict[str, SplitModel], cc: str, c
 
 def connect_and_run(split: SplitModel, spec: dict[str, Any], host: str, port: int, cc: str,
                     make_socket: Callable[[], socket.socket] | None = None, timeout_s: float = 60.0,
-                    cpu: int | None = None) -> dict[str, Any]:
+                    cpu: int | None = None, on_ready: Callable[[], Any] | None = None) -> dict[str, Any]:
     """The device side: connect (timed: the handshake), hello, then the timed generation (on core
     ``cpu``: dedicated_cpu). ``make_socket`` creates the socket (e.g. inside an emulator's device
     namespace)."""
@@ -482,6 +482,8 @@ def connect_and_run(split: SplitModel, spec: dict[str, Any], host: str, port: in
         if status != b"R":
             msg = recv_blob(sock).decode() if status == b"E" else "bad answer"
             raise SplitbenchError(f"live: the cloud refused the session: {msg}")
+        if on_ready is not None:  # e.g. restart the emulated link, so the request starts it
+            on_ready()
         with dedicated_cpu(cpu):
             out = run_half(split, "device", sock, spec["prompt_tokens"], spec["new_tokens"])
     finally:
