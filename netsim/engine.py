@@ -218,134 +218,121 @@ class Walker:
         self.paths = [None, None, make_path(link, "up", seed), make_path(link, "down", seed)]
         self.handshake_s = self.paths[UP].handshake_s()
         self.rng = random.Random(seed)
-        self.dev_free = 0.0
         self.dev_busy = 0.0
         self.decode_bytes = [0, 0, 0, 0]  # decode payload per lane (up, down)
         self.busy = False  # a request of this user is queued or running
         self.backlog: list[Request] = []
         self.requests: list[Request] = []
         self.req: Request | None = None
+        # the phase being walked, read by the policy: its plan, instance and step durations
+        self.plan, self.col, self.durs = self.pre, 0, self.pre.columns[0]
         self.record = record
         self.phases: list[list[tuple]] = []  # record: one list of step records per phase
         self.phase_starts: list[float] = []
+        self.walk = self._walk()
+        next(self.walk)  # suspended until its first request
 
     def start(self, req: Request, t: float) -> None:
+        """Begin ``req`` at ``t`` (the walker is between requests)."""
         self.req = req
         req.variants = draw_variants(self.eng.trace, self.rng, self.eng.new_tokens - 1)
-        self.phase_no = 0
-        self._begin(self.pre, 0, t)
-        self._walk()
-
-    def _begin(self, plan: Plan, col: int, t0: float) -> None:
-        self.plan, self.col, self.durs = plan, col, plan.columns[col]
-        self.pending = list(plan.ndeps)
-        self.ready = [t0] * plan.n
-        self.heap = [(t0, i) for i in plan.roots]
-        heapq.heapify(self.heap)
-        self.end_all = t0  # end of the phase's non-streamed work: when the next phase may start
-        self.token = -1.0  # end of its streamed token transfer (none yet)
-        self.ordinal = 0
-        if self.record:
-            self.recs: list[tuple] = []
-            self.phases.append(self.recs)
-            self.phase_starts.append(t0)
+        self.walk.send(t)
 
     def resume(self, i: int, start: float, end: float) -> None:
-        """The policy ran this user's cloud step ``i`` from ``start`` to ``end``."""
-        if self.record:
-            self.recs.append(("cloud", self.plan.labels[i], start, end, _NO_WIRE))
-        self._done(i, end)
-        self._walk()
+        """The policy ran this user's cloud step ``i`` (the one it waits for) from ``start`` to ``end``."""
+        self.walk.send((start, end))
 
-    def _done(self, i: int, end: float) -> None:
-        if end > self.end_all:
-            self.end_all = end
-        ready, pending, heap = self.ready, self.pending, self.heap
-        for j in self.plan.dependents[i]:
-            if end > ready[j]:
-                ready[j] = end
-            pending[j] -= 1
-            if not pending[j]:
-                heapq.heappush(heap, (ready[j], j))
+    def _walk(self) -> Generator[None, Any, None]:
+        """The user's life as one coroutine: it waits (yields) for a request, walks the request's
+        phases, and waits again wherever the policy does not run a cloud step at once.
 
-    def _walk(self) -> None:
-        """Run every step not behind a waiting cloud step; stop there or at the request's end.
-
-        Steps run in (ready time, index) order from a heap; a step that becomes ready while the
-        heap is empty and nothing else does is run next without going through it (a chain of
-        steps, as most traces are, never touches the heap)."""
+        Within a phase, steps run in (ready time, index) order from a heap; a step that becomes
+        ready while the heap is empty and nothing else does is run next without going through it
+        (a chain of steps, as most traces are, never touches the heap)."""
         heappop, heappush = heapq.heappop, heapq.heappush
-        pol, record = self.eng.policy, self.record
+        eng, paths, record = self.eng, self.paths, self.record
+        pol, new_tokens = eng.policy, eng.new_tokens
         submit = pol.submit
+        dev_free, dev_busy = 0.0, self.dev_busy
+        recs: list[tuple] | None = None
         while True:
-            plan = self.plan
-            heap, ready, pending = self.heap, self.ready, self.pending
-            lanes, nbytes, deps_of, durs, paths, streamed, labels = (
-                plan.lanes, plan.nbytes, plan.dependents, self.durs, self.paths, plan.streamed, plan.labels,
-            )  # fmt: skip
-            recs = self.recs if record else None
-            end_all, dev_free, dev_busy = self.end_all, self.dev_free, self.dev_busy
-            nxt, rn = -1, 0.0
-            while True:
-                if nxt >= 0:
-                    r, i, nxt = rn, nxt, -1
-                elif heap:
-                    r, i = heappop(heap)
-                else:
-                    break
-                lane = lanes[i]
-                if lane == CLOUD:
-                    end = submit(self, i, r, self.ordinal)  # a policy never reads the walker's state
-                    self.ordinal += 1
-                    if end is None:  # the policy resumes this walker
-                        self.end_all, self.dev_free, self.dev_busy = end_all, dev_free, dev_busy
-                        return
-                    if recs is not None:
-                        recs.append(("cloud", labels[i], pol.last_start, end, _NO_WIRE))
-                elif lane == DEVICE:
-                    s = r if r > dev_free else dev_free
-                    d = durs[i]
-                    end = dev_free = s + d
-                    dev_busy += d
-                    if recs is not None:
-                        recs.append(("device", labels[i], s, end, _NO_WIRE))
-                else:
-                    path = paths[lane]
-                    end = path.send(r, nbytes[i])
-                    if recs is not None:
-                        recs.append((LANES[lane], labels[i], path.last_start, end, path.last_wire))
-                    if streamed[i]:  # the token on its way to the user: nothing waits for it
-                        if end > self.token:
-                            self.token = end
-                        continue
-                if end > end_all:
-                    end_all = end
-                for j in deps_of[i]:
-                    if end > ready[j]:
-                        ready[j] = end
-                    pending[j] -= 1
-                    if not pending[j]:
-                        if nxt < 0 and not heap:
-                            nxt, rn = j, ready[j]
+            t = yield  # a request starts (start)
+            req, plan, col, k = self.req, self.pre, 0, 0
+            while True:  # the request's phases: the prefill (k = 0), then decode step k = 1..new_tokens-1
+                self.plan, self.col, self.durs = plan, col, plan.columns[col]
+                lanes, nbytes, deps_of, durs, streamed, labels = (
+                    plan.lanes, plan.nbytes, plan.dependents, self.durs, plan.streamed, plan.labels,
+                )  # fmt: skip
+                pending, ready = list(plan.ndeps), [t] * plan.n
+                heap = [(t, i) for i in plan.roots]
+                heapq.heapify(heap)
+                end_all = t  # end of the phase's non-streamed work: when the next phase may start
+                token = -1.0  # end of its streamed token transfer (none yet)
+                ordinal = 0
+                if record:
+                    recs = []
+                    self.phases.append(recs)
+                    self.phase_starts.append(t)
+                nxt, rn = -1, 0.0
+                while True:
+                    if nxt >= 0:
+                        r, i, nxt = rn, nxt, -1
+                    elif heap:
+                        r, i = heappop(heap)
+                    else:
+                        break
+                    lane = lanes[i]
+                    if lane == CLOUD:
+                        end = submit(self, i, r, ordinal)  # a policy never reads the walk's locals
+                        ordinal += 1
+                        if end is None:  # wait for the policy (resume)
+                            s, end = yield
                         else:
-                            if nxt >= 0:
-                                heappush(heap, (rn, nxt))
-                                nxt = -1
-                            heappush(heap, (ready[j], j))
-            self.dev_free, self.dev_busy = dev_free, dev_busy
-            # phase over: its token is known on the device when its streamed transfer (if any) ends
-            if plan.kind == "decode":
-                self.decode_bytes[UP] += plan.up_bytes
-                self.decode_bytes[DOWN] += plan.down_bytes
-            req = self.req
-            token = self.token if self.token >= 0.0 else end_all
-            req.token_times.append(token)
-            self.phase_no += 1
-            if self.phase_no >= self.eng.new_tokens:
-                self.eng.finished(self, token)
-                return
-            k = self.phase_no - 1
-            self._begin(self.dec[req.variants[k]], k, end_all)
+                            s = pol.last_start
+                        if recs is not None:
+                            recs.append(("cloud", labels[i], s, end, _NO_WIRE))
+                    elif lane == DEVICE:
+                        s = r if r > dev_free else dev_free
+                        d = durs[i]
+                        end = dev_free = s + d
+                        dev_busy += d
+                        if recs is not None:
+                            recs.append(("device", labels[i], s, end, _NO_WIRE))
+                    else:
+                        path = paths[lane]
+                        end = path.send(r, nbytes[i])
+                        if recs is not None:
+                            recs.append((LANES[lane], labels[i], path.last_start, end, path.last_wire))
+                        if streamed[i]:  # the token on its way to the user: nothing waits for it
+                            if end > token:
+                                token = end
+                            continue
+                    if end > end_all:
+                        end_all = end
+                    for j in deps_of[i]:
+                        if end > ready[j]:
+                            ready[j] = end
+                        pending[j] -= 1
+                        if not pending[j]:
+                            if nxt < 0 and not heap:
+                                nxt, rn = j, ready[j]
+                            else:
+                                if nxt >= 0:
+                                    heappush(heap, (rn, nxt))
+                                    nxt = -1
+                                heappush(heap, (ready[j], j))
+                # phase over: its token is known on the device when its streamed transfer (if any) ends
+                if plan.kind == "decode":
+                    self.decode_bytes[UP] += plan.up_bytes
+                    self.decode_bytes[DOWN] += plan.down_bytes
+                token = token if token >= 0.0 else end_all
+                req.token_times.append(token)
+                k += 1
+                if k >= new_tokens:
+                    break
+                plan, col, t = self.dec[req.variants[k - 1]], k - 1, end_all  # build_plans: instance k - 1
+            self.dev_busy = dev_busy
+            eng.finished(self, token)
 
 
 # ---------------------------------------------------------------------- policies
@@ -366,6 +353,7 @@ class Policy:
         self.iterations = 0
         self.pending: list[tuple] = []  # (ready, seq, user, step) submitted, not yet launched
         self.seq = 0
+        self.prices: dict[tuple, float] = {}  # (weight key, summed user terms) -> a batch's seconds
 
     def submit(self, user: Walker, i: int, r: float, ordinal: int) -> float | None:
         self.seq += 1
@@ -378,22 +366,34 @@ class Policy:
     def launch(self, start: float) -> None:
         raise NotImplementedError
 
-    def _run(self, start: float, items: list[tuple[Walker, int]]) -> float:
-        """Price and account one launch of ``items`` (user, step) sharing weights; return its end."""
-        if len(items) == 1:  # the single-user step time, as planned
-            u, i = items[0]
-            d = u.durs[i]
-        else:
-            u, i = items[0]
-            plan = u.plan
-            terms = sum_terms([w.plan.uterms[j][w.col] for w, j in items])
-            d = float(self.engine.cloud_cost[plan.kind].price(plan.launch[i], *terms))
+    def _account(self, start: float, d: float, steps: int) -> float:
+        """Account a launch of ``steps`` steps taking ``d`` seconds from ``start``; return its end."""
         end = start + d
         self.last_start, self.free = start, end
         self.busy_s += d
         self.launches += 1
-        self.launched_steps += len(items)
+        self.launched_steps += steps
         return end
+
+    def _run(self, start: float, items: list[tuple[Walker, int]]) -> float:
+        """Price and account one launch of ``items`` (user, step) sharing weights; return its end.
+
+        A batch's price is the cost model's over the summed user terms, memoised by weight key and
+        summed terms (a pure function of the two: launches of users at the same contexts repeat)."""
+        u, i = items[0]
+        if len(items) == 1:  # the single-user step time, as planned
+            return self._account(start, u.durs[i], 1)
+        plan = u.plan
+        terms = sum_terms([w.plan.uterms[j][w.col] for w, j in items])
+        key = (plan.keys[i], terms)
+        d = self.prices.get(key)
+        if d is None:
+            d = self.prices[key] = float(self.engine.cloud_cost[plan.kind].price(plan.launch[i], *terms))
+        return self._account(start, d, len(items))
+
+    def _launch_one(self, start: float, u: Walker, i: int) -> None:
+        """A launch of one step: the user's planned step time."""
+        u.resume(i, start, self._account(start, u.durs[i], 1))
 
     def _launch(self, start: float, items: list[tuple[Walker, int]]) -> float:
         end = self._run(start, items)
@@ -419,14 +419,7 @@ class Exclusive(Policy):
     def submit(self, user: Walker, i: int, r: float, ordinal: int) -> float | None:
         if not self.engine.solo:
             return super().submit(user, i, r, ordinal)
-        s = r if r > self.free else self.free  # _run of one step, inlined: once per cloud step
-        d = user.durs[i]
-        end = s + d
-        self.last_start, self.free = s, end
-        self.busy_s += d
-        self.launches += 1
-        self.launched_steps += 1
-        return end
+        return self._account(r if r > self.free else self.free, user.durs[i], 1)
 
     def next_launch(self) -> float:
         if not self.pending:
@@ -436,7 +429,7 @@ class Exclusive(Policy):
 
     def launch(self, start: float) -> None:
         _, _, u, i = heapq.heappop(self.pending)
-        self._launch(start, [(u, i)])
+        self._launch_one(start, u, i)
 
 
 class Interleave(Policy):
@@ -462,7 +455,7 @@ class Interleave(Policy):
         n = len(pend)
         if not kh and (n < 2 or pend[1][0] > start) and (n < 3 or pend[2][0] > start):
             _, _, u, i = heapq.heappop(pend)  # the only step ready: a launch of one, no pooling
-            self._launch(start, [(u, i)])
+            self._launch_one(start, u, i)
             return
         while pend and pend[0][0] <= start:
             r, sq, u, i = heapq.heappop(pend)
