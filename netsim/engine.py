@@ -10,22 +10,26 @@ its launch terms and per-instance user terms, so a batched launch is priced by t
 
 Walkers. Each user has a Walker: its own device (steps one at a time), its own link (two TCP
 senders from tcp.py, whose state persists across the user's requests) and its own random streams.
-It walks a phase's steps in the order they become ready (all deps done; ties by step index): a
-device step starts when the device is free, a transfer is timed by the sender at its ready time,
-and a cloud step is submitted to the policy. A phase is over when its steps are; its token is
-known on the device when its streamed token transfer (``Transfer.streamed``: cloud-only, SPA)
-arrives, or at the end of the phase when it has none, and the next phase may start as soon as the
-phase's non-streamed work is done — so a cloud that picks the token itself computes the next one
-while the previous one travels down, and the down path stays FIFO. With ``record`` on, a walker
-keeps every step's (lane, label, start, end, wire) for the timeline.
+Its walk is one Python coroutine for the user's whole life, suspended while it waits for a request
+or for a cloud step the policy did not run at once, so a resume carries on with the walk's local
+state instead of rebuilding it. It walks a phase's steps in the order they become ready (all deps
+done; ties by step index): a device step starts when the device is free, a transfer is timed by the
+sender at its ready time, and a cloud step is submitted to the policy. A phase is over when its
+steps are; its token is known on the device when its streamed token transfer
+(``Transfer.streamed``: cloud-only, SPA) arrives, or at the end of the phase when it has none, and
+the next phase may start as soon as the phase's non-streamed work is done — so a cloud that picks
+the token itself computes the next one while the previous one travels down, and the down path stays
+FIFO. With ``record`` on, a walker keeps every step's (lane, label, start, end, wire) for the
+timeline.
 
 Policies (the hook). The cloud is a Policy object; the walker calls ``submit(user, step, ready,
 ordinal)`` for each cloud step (``ordinal``: its rank among the phase's cloud steps) and gets back
 the step's end time if the policy ran it at once, or None, in which case the policy later calls
-``user.resume(step, start, end)``. The engine's event loop asks ``next_launch()`` (the earliest time
-the cloud will start something; inf if nothing is waiting) and calls ``launch(start)`` when no
+``user.resume(step, start, end)``. The engine's event loop asks ``next_launch()`` (the earliest
+time the cloud will start something; inf if nothing is waiting) and calls ``launch(start)`` when no
 request event comes first. Policy._launch prices and accounts a launch (busy time, launches,
-batched steps) and resumes its users. The policies:
+batched steps) and resumes its users; a batch's price is memoised by weight key and summed terms.
+The policies:
 
 - Exclusive: no batching, one step per launch, first ready first served. With a single user every
   cloud step runs at once, synchronously (start = max(ready, cloud free)): the single-user replay.
