@@ -327,7 +327,7 @@ def live_cases(target: float) -> list[Any]:
                 if not r["feasible"]:
                     raise SplitbenchError(f"validate live: {r['scenario_id']}: {r['infeasible_reason']}")
                 rounds.setdefault(r["scenario_id"], []).append(
-                    ({}, (r["sim_host_ttft_s"], r["sim_host_tpot_s"]), (r["ttft_s"], r["tpot_s"])))
+                    (meas, (r["sim_host_ttft_s"], r["sim_host_tpot_s"]), (r["ttft_s"], r["tpot_s"])))
         for sc in scs:
             name = f"live: {sc.labels['method_label']} on {lname}"
             for i, phase in enumerate(("TTFT", "TPOT")):

@@ -163,7 +163,9 @@ class LiveChannel(Channel):
         data, self._peeked = self._peeked, None
         return data if data is not None else recv_frame(self.sock)
 
-    def next_is_ids(self) -> bool:
+    def next_is_ids(self) -> bool | None:
+        if SENDER["down"] == self.side:  # this side sends the cloud's messages: it decides itself
+            return None
         if self._peeked is None:
             self._peeked = recv_frame(self.sock)
         return self._peeked[4] == self.ids_codec.codec_id  # the header's codec id (models/codec.py)
@@ -359,19 +361,13 @@ def run_half(split: SplitModel, side: str, sock: socket.socket | None, prompt_to
         ids = split.random_ids(prompt_tokens)
     else:
         ids = torch.empty(1, prompt_tokens, dtype=torch.long, device="meta")
-    shapes_only, rec = _OtherSideShapes(), split.rec
-    begin = rec.begin
-
-    def begin_side(s: str, label: str, deps: tuple[int, ...] | None = None) -> int:
-        shapes_only.switch(s != side)
-        return begin(s, label, deps)
-
-    rec.begin = begin_side
+    shapes_only = _OtherSideShapes()
+    split.rec.on_begin = lambda s: shapes_only.switch(s != side)
     try:
         return _generate(split, ch, side, ids, prompt_tokens, new_tokens, shapes_only)
     finally:
         shapes_only.switch(False)
-        del rec.begin
+        split.rec.on_begin = None
 
 
 def _generate(split: SplitModel, ch: LiveChannel, side: str, ids: torch.Tensor, prompt_tokens: int,

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +132,8 @@ class Recorder:
     #: whether unrecorded runs still learn which side each parameter belongs to (a live half, whose
     #: sides are fixed, turns it off: the weight hooks then cost one call each)
     attributing: bool = True
+    #: called with the side at every ``begin`` (a live half switches its shapes-only mode with it)
+    on_begin: Callable[[str], None] | None = None
     _paused: int = 0
     _fused: int = 0
 
@@ -138,6 +141,8 @@ class Recorder:
     def begin(self, side: str, label: str, deps: tuple[int, ...] | None = None) -> int:
         """Make ``side`` the one doing the work from now on. With default deps, consecutive work on
         the same side merges into one step (nothing can interleave with it)."""
+        if self.on_begin is not None:
+            self.on_begin(side)
         if not self.recording:
             self.current = _Segment(-1, side, label, (), False)
             return -1
@@ -563,6 +568,7 @@ class Channel:
         return y, self.rec.message(direction, nbytes, label, deps, streamed)
 
     def next_is_ids(self) -> bool | None:
-        """Whether the next message this side receives will be token ids, where a half must learn it
-        from the wire (a live device half following the cloud's SPA gate); None in one process."""
+        """Whether the next message from the cloud will be token ids, where this side must learn it
+        from the wire (a live device half following the cloud's SPA gate); None where this side
+        decides itself (one process, or the cloud half)."""
         return None

@@ -76,7 +76,7 @@ from splitbench.models.trace import ExecutionTrace, PhaseTrace
 from .cost import LaunchTerms, RooflineCost, cost_model, sum_terms, user_terms
 from .link import LinkSpec
 from .profiles import Profile
-from .tcp import make_path
+from .tcp import make_connection
 
 DEVICE, CLOUD, UP, DOWN = 0, 1, 2, 3
 LANES = ("device", "cloud", "up", "down")
@@ -219,7 +219,7 @@ class Walker:
     ) -> None:  # fmt: skip
         self.idx, self.name, self.eng = idx, name, eng
         self.pre, self.dec = plans
-        self.paths = [None, None, make_path(link, "up", seed), make_path(link, "down", seed)]
+        self.paths = [None, None, *make_connection(link, seed)]
         self.handshake_s = self.paths[UP].handshake_s()
         self.rng = random.Random(seed)
         self.dev_busy = 0.0

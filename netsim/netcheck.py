@@ -14,7 +14,7 @@ from splitbench import SplitbenchError
 
 from .link import LinkSpec
 from .radio import RadioSpec, run_radio
-from .tcp import make_path
+from .tcp import make_connection
 
 
 def _check_int(name: str, v: Any, lo: int) -> int:
@@ -46,7 +46,7 @@ def netcheck(
     connected while a message is under way, then the tail)."""
     check_exchange(up_bytes, down_bytes, compute_ms, rounds)
     link = link.validate()
-    up, down = make_path(link, "up", seed), make_path(link, "down", seed)
+    up, down = make_connection(link, seed)
     t = 0.0
     per_round: list[float] = []
     busy: list[tuple[float, float]] = [(-up.handshake_s(), 0.0)]

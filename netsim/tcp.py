@@ -24,7 +24,7 @@ byte packets). The rest, as Linux does it:
   idle for longer than its RTO (this sender's estimate stands in for it: same path), every segment
   is ACKed at once for min(16, rwnd / (2 MSS)) segments (2 if that is 0). Data leaving a host carries
   the ACK its delayed-ACK timer holds for the other direction (the two senders of a connection are
-  paired by make_path), so a reply acknowledges its request.
+  paired by make_connection), so a reply acknowledges its request.
 - Nagle (``nodelay: false``; Linux ``tcp_nagle_check``, Minshall's rule): a message's sub-MSS last
   segment waits while the previous sub-MSS segment sent is unacknowledged (packets are counted in
   send order; acknowledged once everything sent up to it is acked or detected lost). A later
@@ -77,7 +77,6 @@ from __future__ import annotations
 import heapq
 import math
 import random
-import weakref
 from collections import deque
 
 from .capacity import Capacity, ConstantCapacity
@@ -237,7 +236,7 @@ class TcpPath(Path):
         self._tlp_armed = True
         self._tlp_at = -math.inf
         self._probe = -1
-        # the other direction of the connection (make_path pairs them): this sender's data carries
+        # the other direction of the connection (make_connection pairs them): this sender's data carries
         # the ACK its host owes for the peer's data
         self.peer: TcpPath | None = None
 
@@ -740,25 +739,23 @@ class TcpPath(Path):
 
 
 #: the "up" sender of each (link, seed) whose "down" sender has not been made yet
-_UNPAIRED: dict[tuple[LinkSpec, int], weakref.ref[TcpPath]] = {}
-
-
 def make_path(
     link: LinkSpec, direction: str, seed: int, cc: type[CongestionControl] | None = None
 ) -> Path:
     """The sender of one direction: ideal, or TCP with congestion-control strategy ``cc`` (by
-    default the link's ``cc``, from the registry in netsim/cc/). A connection's two senders are made
-    up first, then down, with the same link and seed: the down one is paired with the up one made
-    just before it, so that each direction's data carries the ACKs owed for the other's."""
+    default the link's ``cc``, from the registry in netsim/cc/)."""
     rng = random.Random(f"{seed}:{direction}")
     if link.transport == "ideal":
         return IdealPath(link, direction, rng)
-    p = TcpPath(link, direction, rng, cc or CONGESTION_CONTROLS[link.cc])
-    if direction == "up":
-        _UNPAIRED[(link, seed)] = weakref.ref(p)
-    else:
-        ref = _UNPAIRED.pop((link, seed), None)
-        up = ref() if ref is not None else None
-        if up is not None and up.peer is None:
-            up.peer, p.peer = p, up
-    return p
+    return TcpPath(link, direction, rng, cc or CONGESTION_CONTROLS[link.cc])
+
+
+def make_connection(
+    link: LinkSpec, seed: int, cc: type[CongestionControl] | None = None
+) -> tuple[Path, Path]:
+    """Both senders of one connection, (up, down); TCP senders are paired, so that each direction's
+    data carries the ACKs its host owes for the other's."""
+    up, down = make_path(link, "up", seed, cc), make_path(link, "down", seed, cc)
+    if isinstance(up, TcpPath) and isinstance(down, TcpPath):
+        up.peer, down.peer = down, up
+    return up, down

@@ -18,8 +18,8 @@ HEADERS = ["paradigm", "network", "TTFT live (ms)", "TTFT simulated (ms)", "TTFT
            "TPOT simulated (ms)", "TPOT error (%)", "tokens match reference"]
 
 
-def _num(df: pd.DataFrame, col: str) -> pd.Series:
-    return pd.to_numeric(df[col], errors="coerce") if col in df.columns else pd.Series(float("nan"), df.index)
+def _number(v: object) -> float:
+    return float(pd.to_numeric(v, errors="coerce"))
 
 
 def live_rows(res: pd.DataFrame) -> list[list[str]]:
@@ -32,11 +32,9 @@ def live_rows(res: pd.DataFrame) -> list[list[str]]:
     for _, r in live.sort_values(["network", "method", "method_label", "scenario_id"]).iterrows():
         cells = [r["method_label"], r["network"]]
         for phase in ("ttft_s", "tpot_s"):
-            meas = _num(live.loc[[r.name]], phase).iloc[0]
-            sim = _num(live.loc[[r.name]], f"sim_host_{phase}").iloc[0]
-            err = 100 * (sim / meas - 1) if meas and not pd.isna(sim) and not pd.isna(meas) else float("nan")
-            cells += [fmt_number(1e3 * meas), fmt_number(1e3 * sim),
-                      "—" if pd.isna(err) else f"{err:+.1f}"]
+            meas, sim = (_number(r.get(c)) for c in (phase, f"sim_host_{phase}"))
+            err = 100 * (sim / meas - 1) if meas else float("nan")
+            cells += [fmt_number(1e3 * meas), fmt_number(1e3 * sim), "—" if pd.isna(err) else f"{err:+.1f}"]
         cells.append(str(r.get("tokens_match_reference", "—")) or "—")
         rows.append(cells)
     return rows

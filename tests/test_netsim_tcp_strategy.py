@@ -111,13 +111,13 @@ def test_a_strategy_plugs_into_the_walker() -> None:
 @settings(max_examples=40, deadline=None)
 @given(links, messages, st.integers(0, 2**16))
 def test_fast_path_equals_general_walk_on_a_connection(link: LinkSpec, msgs: list, seed: int) -> None:
-    """Both directions of one connection (make_path pairs them, so each direction's data carries the
+    """Both directions of one connection (make_connection pairs them, so each direction's data carries the
     other's pending ACK): request/response with the fast path on and off gives the same state."""
-    from splitbench.netsim.tcp import make_path
+    from splitbench.netsim.tcp import make_connection
 
     pairs = []
     for fast in (True, False):
-        up, down = make_path(link, "up", seed), make_path(link, "down", seed)
+        up, down = make_connection(link, seed)
         assert isinstance(up, TcpPath) and isinstance(down, TcpPath) and up.peer is down
         up.fast = down.fast = fast
         pairs.append((up, down))

@@ -195,8 +195,7 @@ class SPA(SplitModel):
 
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         open_ = self.schedule.decide(self.prev_gate_logits) if self.forced is None else self.forced
-        if (self.forced is None and self.params["gate"] == "classifier" and self.past > 0
-                and self.prev_gate_logits.device.type == "meta"):
+        if self.forced is None and self.params["gate"] == "classifier" and self.past > 0:
             closed = self.channel.next_is_ids()  # a live device half: the cloud's decision, from the wire
             if closed is not None:
                 open_ = not closed
