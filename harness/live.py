@@ -192,13 +192,13 @@ def run_scenarios(
     for sc in local:
         finish(sc, run_device_half(sc, None))
     if cloud is not None:
-        host, _, port = cloud.rpartition(":")
-        if not host or not port.isdigit():
+        addr, _, port = cloud.rpartition(":")
+        if not addr or not port.isdigit():
             raise SplitbenchError(f"--cloud {cloud}: expected HOST:PORT")
         for sc in remote:
             cc = sc.link.linux_cc
             finish(sc, run_device_half(sc, lambda half, spec, cc=cc: connect_and_run(
-                half, spec, host, int(port), cc, cpu=cpus["device"])))
+                half, spec, addr, int(port), cc, cpu=cpus["device"])))
         return [rows[k] for k in sorted(rows)]
     if remote:
         require_net_admin()
