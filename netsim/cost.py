@@ -10,8 +10,10 @@ A compute step's terms (models.trace.Compute, at a context of ``t`` cached token
   side's first compute step of its phase (one forward call, whatever the batch);
 - user terms (USER_TERMS, user_terms()), one set per user at its own context, summed over a
   batched launch: FLOPs and their attention share, matmul-output (activation) bytes and KV bytes
-  (under the roofline with the weights), elementwise bytes, and the matrix-vector rows that grow
-  with the context (attention over the user's own cache).
+  (under the roofline with the weights), elementwise bytes, the matrix-vector rows that grow
+  with the context (attention over the user's own cache), and the messages this side handles at the
+  step's ends (the one it received to start the step, the one it sends when done: serialising, the
+  socket calls, waking for it; ``Profile.message_overhead_us`` each, never scaled).
 
 A cost model prices (launch terms, summed user terms) in seconds. A single user's step is the batch
 of one, so a batch of B users costs at least as much as any of its members alone (every user term
@@ -39,7 +41,8 @@ from .profiles import Profile
 KERNELS_PER_LAYER = 12  # [I] estimate: norms, q/k/v/o, attention, MLP, residual adds in one decoder layer
 
 # the per-user terms, in the order user_terms() returns them and price() takes them
-USER_TERMS = ("flops", "attention_flops", "activation_bytes", "kv_bytes", "elementwise_bytes", "matvec_rows")
+USER_TERMS = ("flops", "attention_flops", "activation_bytes", "kv_bytes", "elementwise_bytes", "matvec_rows",
+              "messages")
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,9 @@ class LaunchTerms:
         return cls(float(step.weight_bytes), int(step.kernels), float(step.matvec_rows), step.dtype, forward)
 
 
-def user_terms(step: Compute, context: Any) -> tuple[Any, ...]:
-    """One user's terms of ``step`` at ``context`` cached tokens (a number or a numpy array)."""
+def user_terms(step: Compute, context: Any, messages: int = 0) -> tuple[Any, ...]:
+    """One user's terms of ``step`` at ``context`` cached tokens (a number or a numpy array), with
+    ``messages`` handled at its ends (the plan knows them: engine.message_ends)."""
     return (
         step.flops_at(context),
         step.attention_flops_at(context),
@@ -66,6 +70,7 @@ def user_terms(step: Compute, context: Any) -> tuple[Any, ...]:
         step.kv_bytes_at(context),
         step.elementwise_bytes_at(context),
         step.matvec_rows_per_ctx * context,
+        float(messages),
     )
 
 
@@ -73,7 +78,7 @@ def sum_terms(terms: list[tuple[float, ...]]) -> tuple[float, ...]:
     """Per-user terms of a batch: summed term by term."""
     if len(terms) == 1:
         return terms[0]
-    f = a = act = kv = e = r = 0.0
+    f = a = act = kv = e = r = m = 0.0
     for t in terms:
         f += t[0]
         a += t[1]
@@ -81,20 +86,25 @@ def sum_terms(terms: list[tuple[float, ...]]) -> tuple[float, ...]:
         kv += t[3]
         e += t[4]
         r += t[5]
-    return f, a, act, kv, e, r
+        m += t[6]
+    return f, a, act, kv, e, r, m
 
 
 class RooflineCost:
-    """The profile's roofline: Profile.step_time of the launch's weights plus the users' terms."""
+    """The profile's roofline: Profile.step_time of the launch's weights plus the users' terms, the
+    per-forward cost, times ``scale`` (1 here); then the messages."""
 
     name = "roofline"
+    scale = 1.0
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
         self.forward_s = profile.forward_overhead_us * 1e-6
+        self.message_s = profile.message_overhead_us * 1e-6
 
     def price(
-        self, launch: LaunchTerms, flops: Any, attn: Any, act: Any, kv: Any, elem: Any, rows: Any
+        self, launch: LaunchTerms, flops: Any, attn: Any, act: Any, kv: Any, elem: Any, rows: Any,
+        msgs: Any = 0.0,
     ) -> Any:
         t = self.profile.step_time(
             flops,
@@ -105,7 +115,10 @@ class RooflineCost:
             elem,
             attn,
         )
-        return t + (self.forward_s if launch.forward else 0.0)
+        t = t + (self.forward_s if launch.forward else 0.0)
+        if self.scale != 1.0:
+            t = t * self.scale
+        return t + msgs * self.message_s
 
 
 class MeasuredCost(RooflineCost):
@@ -116,11 +129,6 @@ class MeasuredCost(RooflineCost):
     def __init__(self, profile: Profile, scale: float) -> None:
         super().__init__(profile)
         self.scale = scale
-
-    def price(
-        self, launch: LaunchTerms, flops: Any, attn: Any, act: Any, kv: Any, elem: Any, rows: Any
-    ) -> Any:
-        return super().price(launch, flops, attn, act, kv, elem, rows) * self.scale
 
 
 def _weight_bits(trace: ExecutionTrace, side: str) -> int:

@@ -134,6 +134,7 @@ class Plan:
         self.launch: list[LaunchTerms | None] = [None] * self.n
         self.uterms: list[list[tuple] | None] = [None] * self.n
         dur = np.zeros((self.n, len(contexts)))
+        msgs = message_ends(steps, self.dependents)
         first: set[str] = set()
         for i, s in enumerate(steps):
             if s.kind != "compute":
@@ -144,7 +145,7 @@ class Plan:
             self.nbytes.append(0)
             launch = LaunchTerms.of(s, forward=s.side not in first)  # the side's per-forward cost
             first.add(s.side)
-            terms = user_terms(s, contexts)
+            terms = user_terms(s, contexts, msgs[i])
             dur[i] = costs[s.side].price(launch, *terms)
             if s.side == "cloud" and key_of is not None:
                 key = (kind, s.label, launch)
@@ -156,6 +157,26 @@ class Plan:
         self.columns: list[list[float]] = dur.T.tolist()
         self.up_bytes = sum(b for b, lane in zip(self.nbytes, self.lanes, strict=True) if lane == UP)
         self.down_bytes = sum(b for b, lane in zip(self.nbytes, self.lanes, strict=True) if lane == DOWN)
+
+
+def message_ends(steps: list[Any], dependents: list[list[int]]) -> list[int]:
+    """Per step of a phase, the messages its side handles at its ends (cost.py's ``messages`` term):
+    a transfer is sent at the end of the latest sending-side compute step it depends on and received
+    at the start of the earliest receiving-side compute step that depends on it (a message with no
+    such step on one end costs nothing there)."""
+    pos = {s.id: i for i, s in enumerate(steps)}
+    counts = [0] * len(steps)
+    for j, s in enumerate(steps):
+        if s.kind == "compute":
+            continue
+        sender = "device" if s.direction == "up" else "cloud"
+        before = [pos[d] for d in s.deps if steps[pos[d]].kind == "compute" and steps[pos[d]].side == sender]
+        after = [k for k in dependents[j] if steps[k].kind == "compute" and steps[k].side != sender]
+        if before:
+            counts[max(before)] += 1
+        if after:
+            counts[min(after)] += 1
+    return counts
 
 
 def build_plans(

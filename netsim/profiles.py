@@ -97,6 +97,10 @@ class Profile:
     # measured (``host``): the presets' runtimes are compiled loops whose per-pass cost is in their
     # efficiencies.
     forward_overhead_us: float = 0.0
+    # CPU time this side spends on each message it sends or receives (serialising, the socket calls,
+    # waking for it), on the critical path of the step before a send and the step after a receive.
+    # 0 unless measured (``host``): a serving runtime's network I/O runs beside its compute.
+    message_overhead_us: float = 0.0
     # Rate of attention's activation-by-activation matmuls (Compute.attention_flops) relative to the
     # dense GEMM rate peak · compute_eff. 1.0 unless measured (``host``: small-K batched products).
     attention_eff: float = 1.0
@@ -183,7 +187,7 @@ class Profile:
         if isinstance(self.attention_eff, bool) or not isinstance(self.attention_eff, int | float) \
                 or not 0 < self.attention_eff <= 1:
             raise SplitbenchError(f"profile.attention_eff: must be in (0, 1], got {self.attention_eff!r}")
-        for f in ("kernel_overhead_us", "forward_overhead_us"):
+        for f in ("kernel_overhead_us", "forward_overhead_us", "message_overhead_us"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
                 raise SplitbenchError(f"profile.{f}: must be >= 0, got {v!r}")

@@ -18,7 +18,7 @@ from splitbench.netsim.cost import (
     sum_terms,
     user_terms,
 )
-from splitbench.netsim.engine import build_plans
+from splitbench.netsim.engine import build_plans, message_ends
 from splitbench.netsim.host import host_from_measurement
 from tests.netsim_helpers import privatelora_like
 
@@ -32,6 +32,7 @@ HOST = host_from_measurement(
         "matvec_row_ns": 2.5,
         "kernel_overhead_us": 9.0,
         "forward_overhead_us": 450.0,
+        "message_overhead_us": 120.0,
     },
     "test",
 )
@@ -101,6 +102,7 @@ def test_plans_price_through_the_cost_model() -> None:
     assert isinstance(cost_model(tr, cloud, "cloud", "decode"), MeasuredCost) and scale != 1.0
     assert type(cost_model(tr, cloud, "cloud", "prefill")) is RooflineCost  # measured: decode only
     forward = set()
+    msgs = message_ends(plan.phase.steps, plan.dependents)
     for i, s in enumerate(plan.phase.steps):
         if s.kind != "compute":
             continue
@@ -114,4 +116,45 @@ def test_plans_price_through_the_cost_model() -> None:
             assert plan.columns[k][i] == pytest.approx(hand, rel=1e-12)
             if s.side == "cloud":
                 assert plan.launch[i] == launch
-                np.testing.assert_array_equal(plan.uterms[i][k], user_terms(s, float(ctx)))
+                np.testing.assert_array_equal(plan.uterms[i][k], user_terms(s, float(ctx), msgs[i]))
+
+
+def test_messages_priced_per_end_unscaled_and_summed_over_a_batch(traces) -> None:
+    """The messages term: message_overhead_us per message end, after the measured scale (it is no
+    roofline work), and a batch pays every member's messages."""
+    tr = traces[0]
+    (s, *_) = [s for s in tr.decode["default"].steps if s.kind == "compute" and s.side == "cloud"]
+    launch = LaunchTerms.of(s)
+    cost = cost_model(tr, HOST, "cloud", "decode")
+    base = cost.price(launch, *user_terms(s, 100.0))
+    assert cost.price(launch, *user_terms(s, 100.0, 2)) - base == pytest.approx(2 * 120e-6, rel=1e-9)
+    scaled = MeasuredCost(HOST, 3.0)
+    assert scaled.price(launch, *user_terms(s, 100.0, 2)) - 3.0 * base == pytest.approx(2 * 120e-6, rel=1e-9)
+    two = cost.price(launch, *sum_terms([user_terms(s, 100.0, 2), user_terms(s, 100.0, 1)]))
+    none = cost.price(launch, *sum_terms([user_terms(s, 100.0)] * 2))
+    assert two - none == pytest.approx(3 * 120e-6, rel=1e-9)
+    assert RooflineCost(PROFILES["a100-80g"]).message_s == 0.0  # presets: I/O beside the compute
+
+
+def test_message_ends_charge_each_message_once_at_each_end() -> None:
+    """PrivateLoRA's decode chain d, up, c, down, d, ...: every message is sent at the end of the step
+    before it and received at the start of the step after it, so the compute steps' counts add up to
+    two per message, and a step's count is its received plus its sent messages."""
+    tr = build_trace("tiny", "privatelora", 8)
+    for phase in [tr.prefill, *tr.decode.values()]:
+        steps = phase.steps
+        pos = {st.id: i for i, st in enumerate(steps)}
+        dependents: list[list[int]] = [[] for _ in steps]
+        for i, st in enumerate(steps):
+            for d in st.deps:
+                dependents[pos[d]].append(i)
+        counts = message_ends(steps, dependents)
+        transfers = [i for i, st in enumerate(steps) if st.kind != "compute"]
+        assert all(counts[i] == 0 for i in transfers)
+        for i, st in enumerate(steps):
+            if st.kind != "compute":
+                continue
+            received = sum(1 for d in st.deps if steps[pos[d]].kind != "compute")
+            sent = sum(1 for k in dependents[i] if steps[k].kind != "compute")
+            assert counts[i] == received + sent, st.label
+        assert sum(counts) == 2 * len(transfers) - sum(1 for i in transfers if not dependents[i])

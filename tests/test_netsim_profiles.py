@@ -102,6 +102,8 @@ def test_host_profile_calibrates_once_and_caches(tmp_path: Path, monkeypatch: py
     p = host_profile()
     cached = json.loads((tmp_path / "host.json").read_text())
     assert p.mem_bw_gbps == cached["mem_bw_gbps"] > 0.1 and p.tflops["fp32"] == cached["fp32_tflops"] > 1e-3
+    # a message end costs at least a send or a receive system call, and far less than a second
+    assert 1.0 < p.message_overhead_us == cached["message_overhead_us"] < 1e5
     assert (
         isinstance(resolve_profile("host"), Profile) and resolve_profile("host").mem_bw_gbps == p.mem_bw_gbps
     )
@@ -120,3 +122,30 @@ def test_dtype_tflops_shorthand_overrides_one_entry() -> None:
     for bad in ({"base": "m2", "fp99_tflops": 1.0}, {"base": "m2", "fp16_tflops": -1}):
         with pytest.raises(SplitbenchError, match="tflops"):
             resolve_profile(bad)
+
+
+def test_evictor_hooks_each_layer_and_the_norm_and_its_time_is_taken_out() -> None:
+    """The cold probe: one eviction before each decoder layer and the final norm; the time the
+    hooks took is reported apart (time_passes subtracts it), so a large eviction does not show up as
+    a slower step."""
+    import time
+
+    from splitbench.models import resolve_model
+    from splitbench.netsim.host import PROBE_MODEL, Evictor, build_eager, time_passes
+
+    model, ids = build_eager(resolve_model({"base": "tiny", **PROBE_MODEL, "num_hidden_layers": 3}), 8)
+    ev = Evictor(model, 64 * 2**20)
+    calls = []
+    orig = ev._linear
+    ev._linear = lambda *a: (calls.append(1), orig(*a))[1]
+    t = time.perf_counter()
+    steps = time_passes(model, ids, 0, 4, ev)[1]
+    wall = time.perf_counter() - t
+    assert len(calls) == (1 + 4) * (3 + 1) + 2 * (3 + 1)  # decode steps + warm-up, and two prefills
+    assert ev.spent == 0.0  # each step's share was taken
+    assert sum(steps) < 0.5 * wall  # 64 MiB streamed 4 times per step is most of the wall time
+    ev.remove()
+    ev._linear = orig
+    calls.clear()
+    time_passes(model, ids, 0, 1)
+    assert not calls

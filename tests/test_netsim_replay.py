@@ -142,6 +142,32 @@ def test_forward_overhead_charged_once_per_side_and_phase(method: str) -> None:
         assert lb - la == pytest.approx(sum(extra[s] for s in sides), rel=1e-6)
 
 
+@pytest.mark.parametrize("method", ["cloud-only", "privatelora", "layer-split"])
+def test_message_overhead_adds_its_ends_to_a_serial_chain(method: str) -> None:
+    """Each message costs ``message_overhead_us`` at the end that sends it and at the one that
+    receives it; on a chain of steps (these paradigms' phases), a token takes exactly that much longer
+    per message end — a streamed token ends the phase on arrival, so its receiving end is free."""
+    from splitbench.models import build_trace
+
+    tr = build_trace("tiny", method, 8)
+    link = LinkSpec(up_mbps=100, down_mbps=100, rtt_ms=0, transport="ideal", source="test")
+    us = 250.0
+    a = simulate(tr, link, DEV, CLOUD, new_tokens=4).token_latencies()
+    b = simulate(tr, link, dataclasses.replace(DEV, message_overhead_us=us),
+                 dataclasses.replace(CLOUD, message_overhead_us=us), new_tokens=4).token_latencies()
+    for phase, la, lb in zip([tr.prefill] + [tr.decode["default"]] * 3, a, b, strict=True):
+        ids = {s.id: s for s in phase.steps}
+        ends = 0
+        for s in phase.steps:
+            if s.kind == "compute":
+                continue
+            sender = "device" if s.direction == "up" else "cloud"
+            ends += any(ids[d].kind == "compute" and ids[d].side == sender for d in s.deps)
+            ends += any(s.id in t.deps for t in phase.steps if t.kind == "compute")
+        assert ends > 0
+        assert lb - la == pytest.approx(ends * us * 1e-6, rel=1e-6)
+
+
 def test_independent_steps_overlap() -> None:
     # device and cloud work with no dependency between them, then one transfer after both
     steps = (
