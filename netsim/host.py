@@ -29,10 +29,13 @@ What is measured (``calibrate_host``), each at torch's current thread count:
 
 - ``message_overhead_us``: what one end of a message costs a side — serialising with the wire
   codec, the socket calls, and waking for it. A ping-pong over loopback TCP (TCP_NODELAY) with an
-  echo process on another core: this side encodes a (1, 1, 384) fp32 tensor, sends it, receives the
-  echo and decodes it, caches cold as in the probe (the stream before each round is timed apart);
-  a round is four message ends. Timed hot, the same round costs a quarter to a half as much here; live halves
-  send their messages between weight-streaming layers, which is what the cold round times.
+  echo process on another core that answers ``MESSAGE_WAIT_S`` after a message arrives (it spins,
+  so it is on time): this side encodes a (1, 1, 384) fp32 tensor, sends it, blocks until the echo
+  comes, and decodes it, caches cold as in the probe (the stream before each round is timed apart).
+  A round less the wait is four message ends, two of them waking a process that slept. On this
+  project's VM a process blocked on a socket wakes 0.1-0.6 ms after the data arrives, more the
+  longer it slept (a 10 ms wait is the order of a link's round trip or a layer's compute); timed
+  hot and without the wait, the same round costs a quarter to a half as much.
 
 None of the shapes is a width ``validate`` checks (d = 256, 512, 1024, 2048; head_dim 64 and 128).
 The result is cached as JSON (``$SPLITBENCH_CACHE`` or ``~/.cache/splitbench/host.json``).
@@ -246,12 +249,15 @@ def eager_overheads_us(pick: Callable[[list[float]], float] = min) -> tuple[floa
     return max(slope, 0.0), max(intercept, 0.0)
 
 
-#: The message probe: the tensor's shape, and its rounds (after ``MESSAGE_WARMUP`` untimed ones).
+#: The message probe: the tensor's shape, its rounds (after ``MESSAGE_WARMUP`` untimed ones), and
+#: how long the echo waits before it answers.
 MESSAGE_SHAPE = (1, 1, 384)
-MESSAGE_ROUNDS, MESSAGE_WARMUP = 60, 5
+MESSAGE_ROUNDS, MESSAGE_WARMUP = 40, 3
+MESSAGE_WAIT_S = 0.01
 #: The echo end of the message probe: a plain-Python process returning each codec frame as it came.
 _ECHO = """
-import socket, struct, sys
+import socket, struct, sys, time
+wait = float(sys.argv[2])
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 def exact(n):
@@ -265,7 +271,11 @@ def exact(n):
 while True:
     head = exact(8)
     length, _, ndim, _ = struct.unpack("<IBBH", head)
-    s.sendall(head + exact(4 * ndim + length))
+    msg = head + exact(4 * ndim + length)
+    until = time.perf_counter() + wait
+    while time.perf_counter() < until:
+        pass
+    s.sendall(msg)
 """
 
 
@@ -304,7 +314,7 @@ def message_overhead_us(pick: Callable[[list[float]], float] = min) -> float:
         ls.bind(("127.0.0.1", 0))
         ls.listen(1)
         ls.settimeout(30)
-        echo = subprocess.Popen([sys.executable, "-c", _ECHO, str(ls.getsockname()[1])],
+        echo = subprocess.Popen([sys.executable, "-c", _ECHO, str(ls.getsockname()[1]), str(MESSAGE_WAIT_S)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=child_setup)
         try:
             conn, _ = ls.accept()
@@ -337,7 +347,7 @@ def message_overhead_us(pick: Callable[[list[float]], float] = min) -> float:
     finally:
         echo.kill()
         echo.wait()
-    return 1e6 * pick(rounds) / 4
+    return 1e6 * max(pick(rounds) - MESSAGE_WAIT_S, 0.0) / 4
 
 
 # ------------------------------------------------------------------ calibration
@@ -422,7 +432,8 @@ def host_from_measurement(meas: dict[str, float], where: str) -> Profile:
             f"stream before each layer), {where} [M]",
             "forward_overhead_us": f"intercept of the same fit, {where} [M]",
             "message_overhead_us": f"a quarter of a cold {MESSAGE_SHAPE} fp32 ping-pong round over "
-            f"loopback TCP with an echo process, {where} [M]",
+            f"loopback TCP with an echo process answering after {MESSAGE_WAIT_S * 1e3:g} ms, less that "
+            f"wait, {where} [M]",
             "mem_gb": "physical memory of this machine [M]",
         },
         matvec_row_ns=meas["matvec_row_ns"],
