@@ -320,6 +320,7 @@ def prepare_half(
     split.reset()
     split.channel.log.clear()
     split.rec.attributing = False  # the sides are known now
+    split.live_side = side
     mine = set(split.rec.side_params[side])
     roots = [split.model, *split.extra_modules()]
     for extra in ("pristine", "peft_model"):  # the numeric references' copies: not needed live

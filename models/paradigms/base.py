@@ -151,6 +151,8 @@ class SplitModel:
         self.channel = Channel(self.rec, get_codec(act_dtype), CODECS["ids"])
         self.caches = {"device": KVCache(self.rec), "cloud": KVCache(self.rec)}
         self.past = 0
+        # The side a live half runs (models/live.py); None: both sides, in one process.
+        self.live_side: str | None = None
         # Shape mode: meta-op results memoised across this split's recordings (see tracing._Counter).
         self.memo: dict | None = {} if mode == "shape" else None
         self.model = build_model(preset, self.device, self.torch_dtype, seed)
@@ -190,6 +192,12 @@ class SplitModel:
     def layer_side(self, i: int) -> str:
         """Which side holds decoder layer i's KV cache (where its attention runs)."""
         return "cloud"
+
+    def runs(self, side: str) -> bool:
+        """Whether this process computes ``side``'s values. A live half skips work of the other side
+        whose results never cross to it (SPA's side network on the cloud); whatever a message
+        carries is still computed where it is sent, and each side's recorder segments still begin."""
+        return self.live_side is None or self.live_side == side
 
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

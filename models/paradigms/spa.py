@@ -219,6 +219,8 @@ class SPA(SplitModel):
             )
             deps = (tid,) if state["device"] is None else (tid, state["device"])
             state["device"] = rec.begin("device", "side input" if i < 0 else f"side layer {i}", deps=deps)
+            if not self.runs("device"):
+                return
             if i < 0:
                 state["h"] = msg if on_cloud else self.sidenet.input_adapter(msg)
             else:
@@ -245,11 +247,16 @@ class SPA(SplitModel):
             if open_:
                 stream(i, h)
         state["cloud"] = rec.begin("cloud", "final norm+gate", deps=(state["cloud"],))
-        h_last = self.final_norm(h)
-        self.prev_gate_logits = self.gate(h_last)[:, -1, :]
+        if self.runs("cloud"):
+            h_last = self.final_norm(h)
+            self.prev_gate_logits = self.gate(h_last)[:, -1, :]
+        else:  # a live device half: the cloud's hidden states and gate never reach it
+            h_last = torch.empty(h.shape, dtype=h.dtype, device="meta")
         if open_:
             rec.begin("device", "side output", deps=(state["device"],))
-            s, up = ch.send("up", self.sidenet.output(state["h"]), "side output up")
+            side_out = (self.sidenet.output(state["h"]) if self.runs("device")
+                        else torch.empty((*h.shape[:-2], 1, h.shape[-1]), dtype=h.dtype, device="meta"))
+            s, up = ch.send("up", side_out, "side output up")
             rec.begin("cloud", "add side+lm_head", deps=(state["cloud"], up))
             h_last = h_last + s
         else:
