@@ -13,12 +13,19 @@ import pytest
 
 from splitbench.harness.live import run_scenarios
 from splitbench.harness.single import _trace, resolve_one
+from splitbench.netsim.host import host_from_measurement
 from splitbench.netsim.live.emulator import net_admin_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_ROOT = net_admin_missing()
 BASE = {"model": "tiny", "device": "snapdragon-8gen3", "cloud": "a100-80g", "prompt_tokens": 6,
         "new_tokens": 3, "act_dtype": "fp32"}
+
+
+# a fixed host calibration (the simulated columns need one; its numbers do not matter here)
+HOST = host_from_measurement({"fp32_tflops": 0.05, "attention_eff": 1.0, "mem_bw_gbps": 10.0,
+                              "matvec_row_ns": 100.0, "kernel_overhead_us": 20.0,
+                              "forward_overhead_us": 500.0, "message_overhead_us": 100.0}, "test")
 
 
 def _free_port() -> int:
@@ -47,7 +54,7 @@ def test_serve_and_live_cloud_on_loopback_match_reference_and_trace():
     )
     try:
         assert srv.stdout.readline().startswith("listening")
-        rows = run_scenarios(scs, cloud=f"127.0.0.1:{port}", simulate=False)
+        rows = run_scenarios(scs, cloud=f"127.0.0.1:{port}", host=HOST)
         logs = [srv.stdout.readline() for _ in scs]
     finally:
         srv.kill()
@@ -60,6 +67,7 @@ def test_serve_and_live_cloud_on_loopback_match_reference_and_trace():
         assert (r["up_bytes"], r["down_bytes"]) == _trace_payload(sc)
         assert '"error"' not in log
         assert r["ttft_s"] > 0 and r["tpot_s"] > 0 and r["handshake_s"] > 0
+        assert r["sim_host_ttft_s"] > 0 and r["sim_host_tpot_s"] > 0  # priced on the given profile
 
 
 def test_too_large_is_an_infeasible_row():
