@@ -38,6 +38,7 @@ HYSTART_LOW_WINDOW = 16
 HYSTART_MIN_SAMPLES = 8
 HYSTART_ACK_DELTA = 0.002
 HYSTART_DELAY_MIN, HYSTART_DELAY_MAX = 0.004, 0.016
+INF = math.inf
 
 
 class Cubic(CongestionControl):
@@ -73,7 +74,7 @@ class Cubic(CongestionControl):
 
     # --------------------------------------------------------------------------------- hooks
     def on_rtt(self, r: float) -> None:
-        super().on_rtt(r)
+        CongestionControl.on_rtt(self, r)  # the RFC 6298 estimator (named: cheaper than super())
         if r < self.min_rtt:
             self.min_rtt = r
         if self.samples < HYSTART_MIN_SAMPLES:
@@ -82,31 +83,37 @@ class Cubic(CongestionControl):
             self.samples += 1
 
     def on_ack(self, t: float, acked: int, inflight: int) -> float:
+        # runs once per ACK: written on locals, without builtin calls
         out = inflight + acked
-        if out > self.max_out:
-            self.max_out = out
-        self.delivered += acked
+        max_out = self.max_out
+        if out > max_out:
+            self.max_out = max_out = out
+        self.delivered = delivered = self.delivered + acked
         self.last_t = t
-        if self.delivered >= self.round_end:  # a new round: everything outstanding at the last start acked
-            self.round_end = self.delivered + inflight
+        if delivered >= self.round_end:  # a new round: everything outstanding at the last start acked
+            self.round_end = delivered + inflight
             self.round_start = self.train_last = t
-            self.prev_max_out, self.max_out = self.max_out, out
-            self.samples, self.curr_rtt = 0, math.inf
+            self.prev_max_out, self.max_out = max_out, out
+            max_out = out
+            self.samples, self.curr_rtt = 0, INF
         if self.in_recovery:
             return self._prr_ack(acked, inflight)
+        prev = self.prev_max_out
+        most = prev if prev > max_out else max_out  # the most outstanding in this round or the last
         cwnd = self.cwnd
         if cwnd < self.ssthresh:
             if self.hystart and not self.found and cwnd >= HYSTART_LOW_WINDOW:
                 self._hystart(t)
-            if cwnd >= 2 * max(self.max_out, self.prev_max_out):
+            if cwnd >= 2 * most:
                 return cwnd  # application-limited
-            room = min(self.ssthresh, cwnd + acked) - cwnd
+            ssthresh, grown = self.ssthresh, cwnd + acked
+            room = (grown if grown < ssthresh else ssthresh) - cwnd
             cwnd += room
             acked -= room  # the rest, if any, counts in congestion avoidance
             self.cwnd = cwnd
             if acked <= 0:
                 return cwnd
-        if max(self.max_out, self.prev_max_out) + 1 <= cwnd:
+        if most + 1 <= cwnd:
             return cwnd  # application-limited
         cwnd += acked / self._cnt(t, acked)
         self.cwnd = cwnd

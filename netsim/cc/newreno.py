@@ -19,8 +19,9 @@ class NewReno(CongestionControl):
         if self.in_recovery:
             return self._prr_ack(acked, inflight)
         cwnd = self.cwnd
-        if cwnd < self.ssthresh:  # one segment per ACK, as ns-3's TcpNewReno (no byte counting)
-            cwnd = min(cwnd + 1.0, max(self.ssthresh, cwnd))
+        ssthresh = self.ssthresh
+        if cwnd < ssthresh:  # one segment per ACK, as ns-3's TcpNewReno (no byte counting), to ssthresh
+            cwnd = ssthresh if ssthresh < cwnd + 1.0 else cwnd + 1.0
         else:
             cwnd += 1.0 / cwnd
         self.cwnd = cwnd
