@@ -219,7 +219,6 @@ class TcpPath(Path):
         # take its packets' draws as one slice
         self._u: list[float] = []
         self._j = 0
-        self._draws_per_pkt = int(self.p_gb > 0)
         self._qmax, self._reorder, self._idle_restart = link.queue_pkts, link.reorder, link.idle_restart
         # receiver quick-ACK (Linux tcp_incr_quickack): ACKs left to send at once, and the last data
         # arrival (the receiver's idle clock)
@@ -320,63 +319,19 @@ class TcpPath(Path):
         self._u = self._u[self._j :] + [rnd() for _ in range(max(need, 1024))]
         self._j = 0
 
-    def _catch_up(self, t0: float) -> None:
-        """Process every ACK, delayed ACK and loss report due by ``t0``, earliest first.
-
-        Same order and calls as _next_event in a loop (a due delayed ACK wins a tie with the heap's
-        head), but ACKs, by far the most frequent events, are applied here with the walker's part
-        on local variables: a message of a few packets leaves one or two of them behind.
-        """
-        if not self.fast:
-            while self._due(t0):
-                self._next_event()
-            return
-        ev = self.events
-        cc, rwnd = self.cc, self.rwnd
-        on_rtt, on_ack = cc.on_rtt, cc.on_ack
-        delack, ow = self.delack, self.one_way
-        while True:
-            pa = self.pending_ack
-            if not ev and pa is None:
-                return
-            inflight, last_ack, touched = self.inflight, self.last_ack, False
-            cwnd = 0.0
-            while True:
-                if pa is not None:
-                    tpa = pa[0] + delack + ow
-                    if tpa <= t0 and (not ev or tpa <= ev[0][0]):
-                        t, n, sent = tpa, 1, pa[1]
-                        pa = None
-                    elif ev and ev[0][0] <= t0 and ev[0][2] == ACK:
-                        t, _, _, n, sent = heapq.heappop(ev)
-                    else:
-                        break
-                elif ev and ev[0][0] <= t0 and ev[0][2] == ACK:
-                    t, _, _, n, sent = heapq.heappop(ev)
-                else:
-                    break
-                touched = True  # _on_ack
-                inflight -= n
-                last_ack = t
-                if sent >= 0:
-                    on_rtt(t - sent)
-                cwnd = on_ack(t, n, inflight)
-            self.pending_ack = pa
-            if touched:
-                self.inflight, self.last_ack, self.backoff, self._tlp_armed = inflight, last_ack, 1.0, True
-                self.limit = cwnd if cwnd <= rwnd else rwnd
-            if ev and ev[0][0] <= t0 and ev[0][2] == LOSS:
-                self._next_event()  # rare: the general handler, then carry on with the ACKs
-                continue
-            return
-
     def send(self, t0: float, nbytes: int) -> float:
         """Hand ``nbytes`` to the transport at ``t0``; return when the last byte has arrived.
 
-        The common case is handled here, in one tight loop: a message of a few packets that fits
-        in the open window and in the queue, on a constant-rate link, with no loss pending. Its
-        packets leave back to back at ``now``; per packet: serialisation, the loss draw, the
-        delay (netsim/delay.py), the in-order arrival and the delayed-ACK pairing (_send_loop's arithmetic
+        First the data picks up the ACK its host owes the peer (piggybacking), then every ACK,
+        delayed ACK and loss report due by ``t0`` is processed, earliest first: with ``fast`` the
+        ACKs, by far the most frequent events, are applied here on local variables (the order and
+        calls of _next_event in a loop, a due delayed ACK winning a tie with the heap's head), and a
+        loss report goes through _next_event on written-back state; without it, _next_event does all.
+
+        Then the common case is handled here, in one tight loop: a message of a few packets that
+        fits in the open window and in the queue, on a constant-rate link, with no loss pending. Its
+        packets leave back to back at ``now``; per packet: serialisation, the loss draw, the delay
+        (netsim/delay.py), the in-order arrival and the delayed-ACK pairing (_send_loop's arithmetic
         and draws, in the same order, so the result is identical). If a packet is lost at random
         the message is finished by _send_loop, which handles recovery; it also handles every
         other case (window or queue full, retransmissions pending, capacity traces).
@@ -385,52 +340,82 @@ class TcpPath(Path):
             self.last_start = self.last_wire_end = t0
             self.last_wire = []
             return t0
-        self.messages += 1
+        self.messages = owner = self.messages + 1
         self.payload_bytes += nbytes
+        free = self.sender_free
         peer = self.peer
-        if peer is not None and peer.pending_ack is not None:
-            self._piggyback(peer, t0 if t0 > self.sender_free else self.sender_free)
-        ev, pa = self.events, self.pending_ack
-        if (ev and ev[0][0] <= t0) or (pa is not None and pa[0] + self.delack + self.one_way <= t0):
-            self._catch_up(t0)  # everything that happened before t0
-            pa = self.pending_ack
-        inflight = self.inflight
-        if (
-            inflight == 0
-            and self._idle_restart
-            and not self.undetected
-            and t0 - max(self.last_ack, self.sender_free) > self.cc.rto
-        ):
-            cwnd = self.cc.on_idle(t0)
-            self.limit = cwnd if cwnd <= self.rwnd else self.rwnd
-        now = self.sender_free
-        if t0 >= now:
-            now = t0
+        if peer is not None:
+            ppa = peer.pending_ack
+            # data leaving at max(t0, free) carries the ACK its host's delayed-ACK timer holds for
+            # the peer's data, if that data has arrived and the timer has not fired yet
+            if ppa is not None:
+                t = t0 if t0 > free else free
+                if ppa[0] <= t < ppa[0] + peer.delack:
+                    peer.pending_ack = None
+                    peer._tie += 1
+                    heapq.heappush(peer.events, (t + peer.one_way, peer._tie, ACK, 1, ppa[1]))
+        ev, pa, ow, delack, cc = self.events, self.pending_ack, self.one_way, self.delack, self.cc
+        inflight, limit, rwnd = self.inflight, self.limit, self.rwnd
+        if (ev and ev[0][0] <= t0) or (pa is not None and pa[0] + delack + ow <= t0):
+            if self.fast:
+                on_rtt, on_ack, heappop, last_ack = cc.on_rtt, cc.on_ack, heapq.heappop, self.last_ack
+                acked = False
+                while True:
+                    if pa is not None and (tpa := pa[0] + delack + ow) <= t0 and (not ev or tpa <= ev[0][0]):
+                        t, n, sent = tpa, 1, pa[1]
+                        pa = None
+                    elif ev and ev[0][0] <= t0:
+                        if ev[0][2] != ACK:  # a loss report (rare): the general handler, on synced state
+                            self.inflight, self.limit, self.last_ack, self.pending_ack = inflight, limit, last_ack, pa
+                            if acked:
+                                self.backoff, self._tlp_armed, acked = 1.0, True, False
+                            self._next_event()
+                            inflight, limit, last_ack, pa = self.inflight, self.limit, self.last_ack, self.pending_ack
+                            continue
+                        t, _, _, n, sent = heappop(ev)
+                    else:
+                        break
+                    inflight -= n  # _on_ack
+                    last_ack = t
+                    acked = True
+                    if sent >= 0:
+                        on_rtt(t - sent)
+                    cwnd = on_ack(t, n, inflight)
+                    limit = cwnd if cwnd <= rwnd else rwnd
+                self.inflight, self.limit, self.last_ack, self.pending_ack = inflight, limit, last_ack, pa
+                if acked:
+                    self.backoff, self._tlp_armed = 1.0, True
+            else:
+                while self._due(t0):
+                    self._next_event()
+                inflight, limit, pa = self.inflight, self.limit, self.pending_ack
+        if inflight == 0 and self._idle_restart and not self.undetected:
+            last_ack = self.last_ack
+            if t0 - (free if free > last_ack else last_ack) > cc.rto:  # restart after idle
+                cwnd = cc.on_idle(t0)
+                self.limit = limit = cwnd if cwnd <= rwnd else rwnd
+        now = t0 if t0 >= free else free
         self.last_start = now
         mss, hdr, bps = self.mss, self.hdr, self._bps
         npk = -(-nbytes // mss)
         last_size = nbytes - (npk - 1) * mss
         self.wire_bytes += nbytes + npk * hdr  # first copies; retransmissions are added as sent
-        if not (bps and self.fast) or self.retx or self.undetected or self.bad or npk > self.limit - inflight:
+        if not (bps and self.fast) or self.retx or self.undetected or self.bad or npk > limit - inflight:
             return self._send_loop(now, npk, last_size, 0, npk, 0.0)
-        nagle_wait = self.nagle and last_size < mss and inflight
-        if nagle_wait and self.next_seq + self.retx_pkts - inflight < self.sml:
+        if self.nagle and last_size < mss and inflight and self.next_seq + self.retx_pkts - inflight < self.sml:
             return self._send_loop(now, npk, last_size, 0, npk, 0.0)  # the tail waits (Nagle)
         q = self.queue
         while q and q[0] <= now:
             q.popleft()
         if len(q) + npk > self._qmax:
             return self._send_loop(now, npk, last_size, 0, npk, 0.0)
-        j, need = self._j, self._draws_per_pkt * npk
-        if j + need > len(self._u):
-            self._fill(need)
-            j = 0
-        buf, p_gb, jitter, delay_at = self._u, self.p_gb, self.jitter, self.delay.at
-        p_bg = self.p_bg
-        ow, delack, reorder = self.one_way, self.delack, self._reorder
-        qa, quick, rcv_last, rto = self.quickacks, self.quick, self.rcv_last, self.cc.rto
-        events, tie, und, heappush = ev, self._tie, self.undetected, heapq.heappush
-        owner, seq, dupthresh = self.messages, self.next_seq, self.cc.dupthresh
+        buf, j, p_gb = self._u, self._j, self.p_gb
+        if p_gb and j + npk > len(buf):
+            self._fill(npk)
+            buf, j = self._u, 0
+        jitter, delay_at, p_bg, reorder = self.jitter, self.delay.at, self.p_bg, self._reorder
+        qa, quick, rcv_last = self.quickacks, self.quick, self.rcv_last
+        tie, und, seq = self._tie, self.undetected, self.next_seq
         used = self.used
         tb = now * bps
         if tb > used:
@@ -463,15 +448,16 @@ class TcpPath(Path):
                 done = arr
             ofo = False
             if und:  # later deliveries count as duplicate ACKs for this message's losses
+                dupthresh = cc.dupthresh
                 for u in und:
                     if u[0] < seq:
                         ofo = True
                         u[3] += 1
                         if u[3] == dupthresh:
                             tie += 1
-                            heappush(events, (arr + ow, tie, LOSS, u[0], -1.0))
+                            heapq.heappush(ev, (arr + ow, tie, LOSS, u[0], -1.0))
             if qa:  # quick-ACK: at the first data, and after the receiver was idle for an RTO
-                if arr - rcv_last > rto and quick < qa:
+                if arr - rcv_last > cc.rto and quick < qa:
                     quick = qa
                 rcv_last = arr
             if quick or ofo:  # ACK at once (with a pending one if its timer has not fired)
@@ -483,18 +469,18 @@ class TcpPath(Path):
                         n = 2
                     else:
                         tie += 1
-                        heappush(events, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
+                        heapq.heappush(ev, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
                     pa = None
                 tie += 1
-                heappush(events, (arr + ow, tie, ACK, n, now))
+                heapq.heappush(ev, (arr + ow, tie, ACK, n, now))
             elif pa is not None and arr - pa[0] < delack:  # second segment: ACK now
                 tie += 1
-                heappush(events, (arr + ow, tie, ACK, 2, now))
+                heapq.heappush(ev, (arr + ow, tie, ACK, 2, now))
                 pa = None
             else:
                 if pa is not None:  # the previous one's delayed-ACK timer had fired
                     tie += 1
-                    heappush(events, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
+                    heapq.heappush(ev, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
                 pa = (arr, now)
             seq += 1
         while q[0] <= now and len(q) > 1:  # _send_loop pops the queue before each packet
@@ -512,16 +498,6 @@ class TcpPath(Path):
         self.last_wire, self.last_wire_end = wire, dep
         self.sender_free = now
         return done
-
-    @staticmethod
-    def _piggyback(peer: TcpPath, t: float) -> None:
-        """Data leaving at ``t`` carries the ACK its host's delayed-ACK timer holds for the peer's
-        data, if that data has arrived and the timer has not fired yet."""
-        arr, sent = peer.pending_ack  # type: ignore[misc]
-        if arr <= t < arr + peer.delack:
-            peer.pending_ack = None
-            peer._tie += 1
-            heapq.heappush(peer.events, (t + peer.one_way, peer._tie, ACK, 1, sent))
 
     def _send_loop(
         self,
