@@ -100,7 +100,7 @@ class Plan:
 
     __slots__ = (
         "phase", "kind", "n", "lanes", "labels", "nbytes", "ndeps", "dependents", "roots", "streamed",
-        "columns", "keys", "launch", "uterms", "up_bytes", "down_bytes",
+        "chain", "columns", "keys", "launch", "uterms", "up_bytes", "down_bytes",
     )  # fmt: skip
 
     def __init__(
@@ -122,6 +122,8 @@ class Plan:
                 self.dependents[pos[d]].append(i)
         self.ndeps = [len(s.deps) for s in steps]
         self.roots = [i for i in range(self.n) if not self.ndeps[i]]
+        # the step that waits for step i alone, if that is i's only dependent (else -1): a chain link
+        self.chain = [d[0] if len(d) == 1 and self.ndeps[d[0]] == 1 else -1 for d in self.dependents]
         self.labels = [s.label for s in steps]
         self.streamed = [s.kind == "transfer" and bool(getattr(s, "streamed", False)) for s in steps]
         for i, s in enumerate(steps):
@@ -285,8 +287,8 @@ class Walker:
             req, plan, col, k = self.req, self.pre, 0, 0
             while True:  # the request's phases: the prefill (k = 0), then decode step k = 1..new_tokens-1
                 self.plan, self.col, self.durs = plan, col, plan.columns[col]
-                lanes, nbytes, deps_of, durs, streamed, labels = (
-                    plan.lanes, plan.nbytes, plan.dependents, self.durs, plan.streamed, plan.labels,
+                lanes, nbytes, deps_of, chain, durs, streamed, labels = (
+                    plan.lanes, plan.nbytes, plan.dependents, plan.chain, self.durs, plan.streamed, plan.labels,
                 )  # fmt: skip
                 pending, ready = list(plan.ndeps), [t] * plan.n
                 heap = [(t, i) for i in plan.roots]
@@ -334,6 +336,10 @@ class Walker:
                             continue
                     if end > end_all:
                         end_all = end
+                    j = chain[i]
+                    if j >= 0 and not heap:  # i's only dependent waits for i alone: ready now, next
+                        nxt, rn = j, (end if end > t else t)  # its ready time, as the loop below sets it
+                        continue
                     for j in deps_of[i]:
                         if end > ready[j]:
                             ready[j] = end
