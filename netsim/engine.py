@@ -287,9 +287,10 @@ class Walker:
             req, plan, col, k = self.req, self.pre, 0, 0
             while True:  # the request's phases: the prefill (k = 0), then decode step k = 1..new_tokens-1
                 self.plan, self.col, self.durs = plan, col, plan.columns[col]
-                lanes, nbytes, deps_of, chain, durs, streamed, labels = (
-                    plan.lanes, plan.nbytes, plan.dependents, plan.chain, self.durs, plan.streamed, plan.labels,
+                lanes, nbytes, deps_of, chain, streamed, labels = (
+                    plan.lanes, plan.nbytes, plan.dependents, plan.chain, plan.streamed, plan.labels,
                 )  # fmt: skip
+                durs = self.durs
                 pending, ready = list(plan.ndeps), [t] * plan.n
                 heap = [(t, i) for i in plan.roots]
                 heapq.heapify(heap)

@@ -78,6 +78,7 @@ import heapq
 import math
 import random
 from collections import deque
+from heapq import heappop, heappush
 
 from .capacity import Capacity, ConstantCapacity
 from .cc import CONGESTION_CONTROLS, CongestionControl, NewReno
@@ -353,25 +354,18 @@ class TcpPath(Path):
                 if ppa[0] <= t < ppa[0] + peer.delack:
                     peer.pending_ack = None
                     peer._tie += 1
-                    heapq.heappush(peer.events, (t + peer.one_way, peer._tie, ACK, 1, ppa[1]))
+                    heappush(peer.events, (t + peer.one_way, peer._tie, ACK, 1, ppa[1]))
         ev, pa, ow, delack, cc = self.events, self.pending_ack, self.one_way, self.delack, self.cc
         inflight, limit, rwnd = self.inflight, self.limit, self.rwnd
         if (ev and ev[0][0] <= t0) or (pa is not None and pa[0] + delack + ow <= t0):
-            if self.fast:
-                on_rtt, on_ack, heappop, last_ack = cc.on_rtt, cc.on_ack, heapq.heappop, self.last_ack
-                acked = False
+            general = True
+            if self.fast:  # the due ACKs on local variables, as _next_event applies them
+                last_ack, acked = self.last_ack, False
                 while True:
                     if pa is not None and (tpa := pa[0] + delack + ow) <= t0 and (not ev or tpa <= ev[0][0]):
                         t, n, sent = tpa, 1, pa[1]
                         pa = None
-                    elif ev and ev[0][0] <= t0:
-                        if ev[0][2] != ACK:  # a loss report (rare): the general handler, on synced state
-                            self.inflight, self.limit, self.last_ack, self.pending_ack = inflight, limit, last_ack, pa
-                            if acked:
-                                self.backoff, self._tlp_armed, acked = 1.0, True, False
-                            self._next_event()
-                            inflight, limit, last_ack, pa = self.inflight, self.limit, self.last_ack, self.pending_ack
-                            continue
+                    elif ev and ev[0][0] <= t0 and ev[0][2] == ACK:
                         t, _, _, n, sent = heappop(ev)
                     else:
                         break
@@ -379,13 +373,14 @@ class TcpPath(Path):
                     last_ack = t
                     acked = True
                     if sent >= 0:
-                        on_rtt(t - sent)
-                    cwnd = on_ack(t, n, inflight)
+                        cc.on_rtt(t - sent)
+                    cwnd = cc.on_ack(t, n, inflight)
                     limit = cwnd if cwnd <= rwnd else rwnd
                 self.inflight, self.limit, self.last_ack, self.pending_ack = inflight, limit, last_ack, pa
                 if acked:
                     self.backoff, self._tlp_armed = 1.0, True
-            else:
+                general = bool(ev) and ev[0][0] <= t0  # a loss report is due (rare)
+            if general:  # the general handler for the rest
                 while self._due(t0):
                     self._next_event()
                 inflight, limit, pa = self.inflight, self.limit, self.pending_ack
@@ -402,8 +397,9 @@ class TcpPath(Path):
         self.wire_bytes += nbytes + npk * hdr  # first copies; retransmissions are added as sent
         if not (bps and self.fast) or self.retx or self.undetected or self.bad or npk > limit - inflight:
             return self._send_loop(now, npk, last_size, 0, npk, 0.0)
-        if self.nagle and last_size < mss and inflight and self.next_seq + self.retx_pkts - inflight < self.sml:
-            return self._send_loop(now, npk, last_size, 0, npk, 0.0)  # the tail waits (Nagle)
+        if self.nagle and last_size < mss and inflight:  # Nagle: does the sub-MSS tail wait?
+            if self.next_seq + self.retx_pkts - inflight < self.sml:
+                return self._send_loop(now, npk, last_size, 0, npk, 0.0)
         q = self.queue
         while q and q[0] <= now:
             q.popleft()
@@ -413,7 +409,7 @@ class TcpPath(Path):
         if p_gb and j + npk > len(buf):
             self._fill(npk)
             buf, j = self._u, 0
-        jitter, delay_at, p_bg, reorder = self.jitter, self.delay.at, self.p_bg, self._reorder
+        jitter, dl, p_bg, reorder = self.jitter, self.delay, self.p_bg, self._reorder
         qa, quick, rcv_last = self.quickacks, self.quick, self.rcv_last
         tie, und, seq = self._tie, self.undetected, self.next_seq
         used = self.used
@@ -439,7 +435,14 @@ class TcpPath(Path):
                     seq += 1
                     lost += 1
                     continue
-            arr = dep + (delay_at(dep) if jitter else ow)
+            if jitter:  # DelayProcess.at, inlined: redrawn at a burst's start once the value is old
+                if dep - dl.last > dl.gap and dep - dl.drawn > dl.interval:
+                    dl.drawn = dep
+                    dl.value = dl._draw()
+                dl.last = dep
+                arr = dep + dl.value
+            else:
+                arr = dep + ow
             if arr > last_arr:
                 last_arr = arr
             elif not reorder:
@@ -455,7 +458,7 @@ class TcpPath(Path):
                         u[3] += 1
                         if u[3] == dupthresh:
                             tie += 1
-                            heapq.heappush(ev, (arr + ow, tie, LOSS, u[0], -1.0))
+                            heappush(ev, (arr + ow, tie, LOSS, u[0], -1.0))
             if qa:  # quick-ACK: at the first data, and after the receiver was idle for an RTO
                 if arr - rcv_last > cc.rto and quick < qa:
                     quick = qa
@@ -469,18 +472,18 @@ class TcpPath(Path):
                         n = 2
                     else:
                         tie += 1
-                        heapq.heappush(ev, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
+                        heappush(ev, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
                     pa = None
                 tie += 1
-                heapq.heappush(ev, (arr + ow, tie, ACK, n, now))
+                heappush(ev, (arr + ow, tie, ACK, n, now))
             elif pa is not None and arr - pa[0] < delack:  # second segment: ACK now
                 tie += 1
-                heapq.heappush(ev, (arr + ow, tie, ACK, 2, now))
+                heappush(ev, (arr + ow, tie, ACK, 2, now))
                 pa = None
             else:
                 if pa is not None:  # the previous one's delayed-ACK timer had fired
                     tie += 1
-                    heapq.heappush(ev, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
+                    heappush(ev, (pa[0] + delack + ow, tie, ACK, 1, pa[1]))
                 pa = (arr, now)
             seq += 1
         while q[0] <= now and len(q) > 1:  # _send_loop pops the queue before each packet
@@ -533,7 +536,6 @@ class TcpPath(Path):
         jitter, reorder, p_gb, p_bg = self.jitter, self.link.reorder, self.p_gb, self.p_bg
         delay_at = self.delay.at
         buf, j = self._u, self._j
-        heappush, heappop = heapq.heappush, heapq.heappop
         qa, quick, rcv_last = self.quickacks, self.quick, self.rcv_last
         nagle, partial, probe = self.nagle, last_size < mss, self._probe
         owner = self.messages
