@@ -239,6 +239,11 @@ class TcpPath(Path):
         # the other direction of the connection (make_connection pairs them): this sender's data carries
         # the ACK its host owes for the peer's data
         self.peer: TcpPath | None = None
+        # the link's parameters the fast path reads, in one tuple (they are fixed)
+        self._fixed = (
+            self.mss, self.hdr, self._bps, self.one_way, self.delack, self.rwnd, self._qmax, self.p_gb,
+            self.jitter, self._reorder, self.quickacks,
+        )  # fmt: skip
 
     @property
     def cwnd(self) -> float:
@@ -326,15 +331,16 @@ class TcpPath(Path):
         First the data picks up the ACK its host owes the peer (piggybacking), then every ACK,
         delayed ACK and loss report due by ``t0`` is processed, earliest first: with ``fast`` the
         ACKs, by far the most frequent events, are applied here on local variables (the order and
-        calls of _next_event in a loop, a due delayed ACK winning a tie with the heap's head), and a
-        loss report goes through _next_event on written-back state; without it, _next_event does all.
+        calls of _next_event in a loop, a due delayed ACK winning a tie with the heap's head) until
+        a loss report is due, which goes with the rest to _next_event on written-back state; without
+        ``fast``, _next_event does all.
 
         Then the common case is handled here, in one tight loop: a message of a few packets that
         fits in the open window and in the queue, on a constant-rate link, with no loss pending. Its
         packets leave back to back at ``now``; per packet: serialisation, the loss draw, the delay
-        (netsim/delay.py), the in-order arrival and the delayed-ACK pairing (_send_loop's arithmetic
-        and draws, in the same order, so the result is identical). If a packet is lost at random
-        the message is finished by _send_loop, which handles recovery; it also handles every
+        (DelayProcess.at, inlined), the in-order arrival and the delayed-ACK pairing (_send_loop's
+        arithmetic and draws, in the same order, so the result is identical). If a packet is lost at
+        random the message is finished by _send_loop, which handles recovery; it also handles every
         other case (window or queue full, retransmissions pending, capacity traces).
         """
         if nbytes <= 0:  # an empty message is not sent: it "arrives" when it is handed over
@@ -344,19 +350,17 @@ class TcpPath(Path):
         self.messages = owner = self.messages + 1
         self.payload_bytes += nbytes
         free = self.sender_free
+        now = t0 if t0 >= free else free  # when the message starts to go out
         peer = self.peer
-        if peer is not None:
-            ppa = peer.pending_ack
-            # data leaving at max(t0, free) carries the ACK its host's delayed-ACK timer holds for
-            # the peer's data, if that data has arrived and the timer has not fired yet
-            if ppa is not None:
-                t = t0 if t0 > free else free
-                if ppa[0] <= t < ppa[0] + peer.delack:
-                    peer.pending_ack = None
-                    peer._tie += 1
-                    heappush(peer.events, (t + peer.one_way, peer._tie, ACK, 1, ppa[1]))
-        ev, pa, ow, delack, cc = self.events, self.pending_ack, self.one_way, self.delack, self.cc
-        inflight, limit, rwnd = self.inflight, self.limit, self.rwnd
+        ppa = peer.pending_ack if peer is not None else None
+        if ppa is not None and ppa[0] <= now < ppa[0] + peer.delack:  # type: ignore[union-attr]
+            # the data carries the ACK its host's delayed-ACK timer holds for the peer's data (arrived,
+            # the timer not fired yet)
+            peer.pending_ack = None
+            peer._tie += 1
+            heappush(peer.events, (now + peer.one_way, peer._tie, ACK, 1, ppa[1]))
+        mss, hdr, bps, ow, delack, rwnd, qmax, p_gb, jitter, reorder, qa = self._fixed
+        ev, pa, cc, inflight, limit = self.events, self.pending_ack, self.cc, self.inflight, self.limit
         if (ev and ev[0][0] <= t0) or (pa is not None and pa[0] + delack + ow <= t0):
             general = True
             if self.fast:  # the due ACKs on local variables, as _next_event applies them
@@ -365,9 +369,12 @@ class TcpPath(Path):
                     if pa is not None and (tpa := pa[0] + delack + ow) <= t0 and (not ev or tpa <= ev[0][0]):
                         t, n, sent = tpa, 1, pa[1]
                         pa = None
-                    elif ev and ev[0][0] <= t0 and ev[0][2] == ACK:
+                    elif ev and (head := ev[0])[0] <= t0:
+                        if head[2] != ACK:
+                            break  # a loss report (rare): the general handler takes over
                         t, _, _, n, sent = heappop(ev)
                     else:
+                        general = False
                         break
                     inflight -= n  # _on_ack
                     last_ack = t
@@ -379,8 +386,7 @@ class TcpPath(Path):
                 self.inflight, self.limit, self.last_ack, self.pending_ack = inflight, limit, last_ack, pa
                 if acked:
                     self.backoff, self._tlp_armed = 1.0, True
-                general = bool(ev) and ev[0][0] <= t0  # a loss report is due (rare)
-            if general:  # the general handler for the rest
+            if general:
                 while self._due(t0):
                     self._next_event()
                 inflight, limit, pa = self.inflight, self.limit, self.pending_ack
@@ -389,9 +395,7 @@ class TcpPath(Path):
             if t0 - (free if free > last_ack else last_ack) > cc.rto:  # restart after idle
                 cwnd = cc.on_idle(t0)
                 self.limit = limit = cwnd if cwnd <= rwnd else rwnd
-        now = t0 if t0 >= free else free
         self.last_start = now
-        mss, hdr, bps = self.mss, self.hdr, self._bps
         npk = -(-nbytes // mss)
         last_size = nbytes - (npk - 1) * mss
         self.wire_bytes += nbytes + npk * hdr  # first copies; retransmissions are added as sent
@@ -403,21 +407,19 @@ class TcpPath(Path):
         q = self.queue
         while q and q[0] <= now:
             q.popleft()
-        if len(q) + npk > self._qmax:
+        if len(q) + npk > qmax:
             return self._send_loop(now, npk, last_size, 0, npk, 0.0)
-        buf, j, p_gb = self._u, self._j, self.p_gb
+        buf, j = self._u, self._j
         if p_gb and j + npk > len(buf):
             self._fill(npk)
             buf, j = self._u, 0
-        jitter, dl, p_bg, reorder = self.jitter, self.delay, self.p_bg, self._reorder
-        qa, quick, rcv_last = self.quickacks, self.quick, self.rcv_last
-        tie, und, seq = self._tie, self.undetected, self.next_seq
-        used = self.used
+        dl, quick, rcv_last, tie, und = self.delay, self.quick, self.rcv_last, self._tie, self.undetected
+        seq, used, last_arr = self.next_seq, self.used, self.last_arrival
         tb = now * bps
         if tb > used:
             used = tb
         wire_start = used / bps  # the packets go out back to back from here
-        last_arr, done, bad, lost, w, last = self.last_arrival, 0.0, False, 0, mss + hdr, npk - 1
+        done, bad, lost, w, last = 0.0, False, 0, mss + hdr, npk - 1
         for k in range(npk):
             used += w if k < last else last_size + hdr
             dep = used / bps
@@ -426,7 +428,7 @@ class TcpPath(Path):
                 x = buf[j]
                 j += 1
                 if bad:
-                    if x < p_bg:
+                    if x < self.p_bg:
                         bad = False
                 elif x < p_gb:
                     bad = True
@@ -435,7 +437,7 @@ class TcpPath(Path):
                     seq += 1
                     lost += 1
                     continue
-            if jitter:  # DelayProcess.at, inlined: redrawn at a burst's start once the value is old
+            if jitter:  # DelayProcess.at: redrawn at a burst's start once the value is old
                 if dep - dl.last > dl.gap and dep - dl.drawn > dl.interval:
                     dl.drawn = dep
                     dl.value = dl._draw()
