@@ -86,7 +86,10 @@ def add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .executors import default_jobs
+    from .executors import default_jobs, warm_up
+
+    jobs = args.jobs or default_jobs()
+    warm_up(args.executor, jobs)  # before the runner's imports: the pool's fork server loads torch meanwhile
     from .runner import run_suite
     from .suite import load_suite, parse_set
 
@@ -97,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     s = run_suite(
         suite,
         args.out,
-        jobs=args.jobs or default_jobs(),
+        jobs=jobs,
         executor=args.executor,
         scheduler=args.scheduler,
         progress=progress,

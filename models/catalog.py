@@ -14,13 +14,15 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import yaml
 
 from splitbench import SplitbenchError
 from splitbench.models.presets import PresetFile, PresetTable
+
+if TYPE_CHECKING:  # torch loads where a module is built, not where presets are resolved
+    import torch
 
 _SUPPORTED_TYPES = ("llama", "mistral", "qwen2")
 _SHAPE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
@@ -171,6 +173,7 @@ def hf_config(preset: ModelPreset):  # -> transformers.PretrainedConfig
 
 def build_model(preset: ModelPreset, device: str, dtype: torch.dtype, seed: int = 0) -> torch.nn.Module:
     """The real transformers causal LM: on ``meta`` (shape mode, no memory) or CPU (numeric mode)."""
+    import torch
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -189,6 +192,8 @@ def build_model(preset: ModelPreset, device: str, dtype: torch.dtype, seed: int 
 
 @lru_cache(maxsize=64)
 def _param_count(config_json: str) -> int:
+    import torch
+
     preset = ModelPreset("count", json.loads(config_json), "")
     model = build_model(preset, "meta", torch.float16)
     return sum(p.numel() for p in model.parameters())

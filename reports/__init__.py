@@ -18,6 +18,14 @@ def render(results_dir: Path) -> Path:
     Returns the path of report.md. Raises SplitbenchError (one line, naming the file) when
     results.csv is missing or malformed. Deterministic: the same directory renders byte-identically.
     """
+    import gc
+
     from splitbench.reports.build import render as _render  # heavy imports (matplotlib) only when rendering
 
-    return _render(Path(results_dir))
+    # Drawing allocates many short-lived objects, so the collector runs often; with everything alive
+    # now (the loaded modules: torch, matplotlib, pandas) frozen, its full collections do not walk them.
+    gc.freeze()
+    try:
+        return _render(Path(results_dir))
+    finally:
+        gc.unfreeze()
