@@ -46,7 +46,7 @@ from torch.overrides import TorchFunctionMode
 from splitbench import SplitbenchError
 from splitbench.models.build import make_split
 from splitbench.models.codec import HEADER_BYTES_PER_DIM, HEADER_FIXED_BYTES
-from splitbench.models.paradigms.adapters import SplitLinear
+from splitbench.models.modules import SplitLinear
 from splitbench.models.paradigms.base import SplitModel
 from splitbench.models.paradigms.params import PROJECTIONS
 from splitbench.models.tracing import Channel

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from splitbench.models.catalog import ModelPreset
 from splitbench.models.paradigms.base import SplitModel
@@ -33,6 +30,10 @@ from splitbench.models.paradigms.params import (
     positive_number,
     targets,
 )
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 GROUP_OF = {
     "q_proj": "qkv",
@@ -67,17 +68,6 @@ class DeltaGroup:
         return d
 
 
-class SplitLinear(nn.Module):
-    def __init__(self, base: nn.Linear, name: str, group: DeltaGroup):
-        super().__init__()
-        self.base, self.proj_name = base, name
-        self.group = group
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        delta = self.group.delta(self.proj_name, x)
-        return self.base(x) + delta
-
-
 class AdapterSplit(SplitModel):
     """Common placement: cloud decoder; embedding/LM head on the device when ``head_on_device``."""
 
@@ -102,6 +92,8 @@ class AdapterSplit(SplitModel):
         return layer_indices(self.params.get("layers", "all"), self.n_layers())
 
     def install(self) -> None:
+        from splitbench.models.modules import SplitLinear
+
         self.groups: list[DeltaGroup] = []
         for i in self.adapted_layers():
             layer = self.layers[i]
@@ -116,6 +108,8 @@ class AdapterSplit(SplitModel):
                     setattr(parent, n, SplitLinear(getattr(parent, n), n, g))
 
     def base_linear(self, i: int, name: str) -> nn.Linear:
+        from splitbench.models.modules import SplitLinear
+
         mod = getattr(parent_of(self.layers[i], name), name)
         return mod.base if isinstance(mod, SplitLinear) else mod
 
@@ -198,6 +192,9 @@ class PrivateLoRA(AdapterSplit):
         return int(p.get("rank_c2d") or p["rank"]), int(p.get("rank_d2c") or p["rank"])
 
     def setup(self) -> None:
+        import torch
+        from torch import nn
+
         if self.mode == "numeric":
             self.pristine = copy.deepcopy(self.model)
         rc, rd = self.ranks()
@@ -224,6 +221,8 @@ class PrivateLoRA(AdapterSplit):
         return [self.A, self.M, self.B]
 
     def exchange(self, group: DeltaGroup, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        import torch
+
         i, names, rc, rd = group.layer, group.names, *self.ranks()
         keys = [f"L{i}_{n}" for n in names]
         fused = self.rec.fused if self.params.get("fused_adapters") else contextlib.nullcontext
@@ -287,7 +286,9 @@ class LoraSplit(AdapterSplit):
         return bool(self.params["head_on_device"])
 
     def setup(self) -> None:
+        import torch
         from peft import LoraConfig, get_peft_model
+        from torch import nn
 
         layers = self.adapted_layers()
         cfg = LoraConfig(
@@ -329,6 +330,8 @@ class LoraSplit(AdapterSplit):
         return [self.lora]
 
     def exchange(self, group: DeltaGroup, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        import torch
+
         i, names = group.layer, group.names
         keys = [f"L{i}_{n}" for n in names]
         xd, _ = self.channel.send("down", x, f"L{i} {group.key} input down")

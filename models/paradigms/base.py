@@ -7,21 +7,27 @@ helpers every paradigm uses (embed, run decoder layers, final norm, LM head, tok
 
 ``step(ids)`` runs one forward step (a prefill of q tokens or a decode step of one) and returns the
 logits of the last position (what generation needs; the LM head runs on that position only).
+
+A paradigm's declaration (name, parameters, labels, colour, order) is read without torch: torch and
+the recorder load where a split model is built and run, so resolving a suite or rendering a report
+does not load them.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from splitbench.models.catalog import ModelPreset, build_model
 from splitbench.models.codec import CODECS, KV_CACHES, get_codec, per_side, torch_dtype
 from splitbench.models.paradigms.params import Param, format_value
 from splitbench.models.privacy import privacy_columns
-from splitbench.models.tracing import Channel, KVCache, Recorder, attach_weight_hooks, recording
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from splitbench.models.tracing import Recorder
 
 
 class HFReference:
@@ -34,6 +40,8 @@ class HFReference:
         self.cache = DynamicCache(config=getattr(model, "config", None))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        import torch
+
         with torch.inference_mode():
             return self.model(input_ids=ids, past_key_values=self.cache, use_cache=True).logits[:, -1, :]
 
@@ -134,6 +142,10 @@ class SplitModel:
         """``act_dtype`` is the wire codec only; ``compute_dtype`` and ``kv_dtype`` (one dtype, or one
         per side; default fp16) are what each side computes in and keeps its KV cache in;
         ``kv_cache`` (static, paged or dynamic; default static) how each side's runtime appends to it."""
+        import torch
+
+        from splitbench.models.tracing import Channel, KVCache, Recorder, attach_weight_hooks
+
         self.preset, self.params, self.mode, self.act_dtype, self.seed = preset, params, mode, act_dtype, seed
         self.compute_dtype = per_side(compute_dtype, "compute_dtype")
         self.kv_dtype = per_side(kv_dtype, "kv_dtype")
@@ -236,6 +248,8 @@ class SplitModel:
 
     def init_(self, module: nn.Module, std: float) -> None:
         """Seeded init of new modules in numeric mode (meta modules have no values)."""
+        import torch
+
         if self.mode == "numeric":
             for p in module.parameters():
                 p.data = torch.randn(p.shape, generator=self.gen, dtype=torch.float32) * std
@@ -246,6 +260,8 @@ class SplitModel:
     def run_layers(self, h: torch.Tensor, start: int, end: int, side: str, after_layer=None) -> torch.Tensor:
         """Decoder layers [start, end) on ``side`` with that side's KV cache; ``after_layer(i, h)`` is
         called after each layer (SPA streams hidden states from there)."""
+        import torch
+
         q = h.shape[1]
         pos = torch.arange(self.past, self.past + q, device=h.device).unsqueeze(0)
         self.rec.begin(side, f"rope+mask L{start}")
@@ -269,6 +285,8 @@ class SplitModel:
         """Additive causal mask for q>1 new tokens after ``past`` cached ones (eager attention needs it)."""
         if q == 1:
             return None
+        import torch
+
         k = self.past + q
         full = torch.full((q, k), torch.finfo(h.dtype).min, dtype=h.dtype, device=h.device)
         return torch.triu(full, diagonal=self.past + 1)[None, None]
@@ -288,6 +306,8 @@ class SplitModel:
         so nothing waits for this message — the cloud keeps generating while the token travels.
         False where the device needs the token id to start the next step (layer-split).
         """
+        import torch
+
         tok = (
             torch.argmax(logits, dim=-1, keepdim=True)
             if logits.device.type != "meta"
@@ -304,6 +324,8 @@ class SplitModel:
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """One step, unrecorded (numeric generation / verification)."""
+        from splitbench.models.tracing import recording
+
         with recording(self.rec, record=False):
             out = self.step(ids)
         self.past += ids.shape[1]
@@ -311,6 +333,8 @@ class SplitModel:
 
     def record(self, ids: torch.Tensor) -> Recorder:
         """One step, recorded: the recorder's steps describe it afterwards."""
+        from splitbench.models.tracing import recording
+
         with recording(self.rec, record=True, memo=self.memo):
             self.step(ids)
             steps = self.rec.exported_steps()
@@ -334,6 +358,8 @@ class SplitModel:
             self.forward(self.random_ids(t))
 
     def random_ids(self, n: int) -> torch.Tensor:
+        import torch
+
         if self.mode == "shape":
             return torch.zeros(1, n, dtype=torch.long, device="meta")
         g = torch.Generator().manual_seed(self.seed + 7 + n)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from splitbench import SplitbenchError
 from splitbench.models.catalog import ModelPreset
 from splitbench.models.paradigms.base import SplitModel
 from splitbench.models.paradigms.params import Param, boolean, non_negative_int
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _weight_bits(name: str, v: Any) -> int:

@@ -23,40 +23,17 @@ from __future__ import annotations
 
 import copy
 import random
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from splitbench.models.catalog import ModelPreset
 from splitbench.models.paradigms.base import SplitModel
 from splitbench.models.paradigms.params import QKV, Param, format_value, fraction, one_of, positive_int
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 GATES = ("always", "never", "rate", "classifier")
-
-
-class SideNetwork(nn.Module):
-    def __init__(self, d: int, w: int, n_layers: int):
-        super().__init__()
-        self.input_adapter = nn.Linear(d, w)
-        self.downs = nn.ModuleList(nn.Linear(d, w) for _ in range(n_layers))
-        self.side_up = nn.ModuleList(nn.Linear(w, d) for _ in range(n_layers))
-        self.side_down = nn.ModuleList(nn.Linear(d, w) for _ in range(n_layers))
-        self.output_adapter = nn.Linear(w, d)
-
-    def side(self, i: int, h: torch.Tensor) -> torch.Tensor:
-        u = torch.relu(h)
-        return u + self.side_down[i](torch.relu(self.side_up[i](u)))
-
-    def output(self, h: torch.Tensor) -> torch.Tensor:
-        return self.output_adapter(torch.relu(h))
-
-    def forward(self, emb: torch.Tensor, ys: list[torch.Tensor]) -> torch.Tensor:
-        """The whole side network in one process (the reference)."""
-        h = self.input_adapter(emb)
-        for i, y in enumerate(ys):
-            h = self.downs[i](y) + self.side(i, h)
-        return self.output(h)
 
 
 class GateSchedule:
@@ -75,6 +52,8 @@ class GateSchedule:
             return self.rng.random() < self.rate
         if prev_gate_logits is None or prev_gate_logits.device.type == "meta":
             return True
+        import torch
+
         return bool(torch.argmax(prev_gate_logits, dim=-1).item() == 1)
 
 
@@ -145,6 +124,8 @@ class SPA(SplitModel):
                 " (assumed for the classifier)" if gate != "rate" else ""
             )
         # numeric classifier: measured over a seeded greedy generation of 16 tokens
+        import torch
+
         self.reset()
         self.set_variant(None)
         logits = self.forward(self.random_ids(8))
@@ -162,6 +143,11 @@ class SPA(SplitModel):
         return "token ids", "token ids", "device"
 
     def setup(self) -> None:
+        import torch
+        from torch import nn
+
+        from splitbench.models.modules import SideNetwork
+
         if self.mode == "numeric":
             self.pristine = copy.deepcopy(self.model)
         d, w, L = self.preset.hidden_size, int(self.params["side_width"]), self.n_layers()
@@ -194,6 +180,8 @@ class SPA(SplitModel):
         self.forced = variant
 
     def step(self, ids: torch.Tensor) -> torch.Tensor:
+        import torch
+
         open_ = self.schedule.decide(self.prev_gate_logits) if self.forced is None else self.forced
         if self.forced is None and self.params["gate"] == "classifier" and self.past > 0:
             closed = self.channel.next_is_ids()  # a live device half: the cloud's decision, from the wire
@@ -288,6 +276,8 @@ class SPAReference:
         )
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        import torch
+
         open_ = self.schedule.decide(self.prev)
         self.ys = []
         with torch.inference_mode():
