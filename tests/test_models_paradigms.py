@@ -110,3 +110,28 @@ def test_params_declare_one_home_for_projections_and_layers() -> None:
         build_trace("tiny", {"name": "layer-split", "device_layers": 5}, 8)
     with pytest.raises(SplitbenchError, match="layer indices < 4"):
         build_trace("tiny", {"name": "lora-split", "layers": [4]}, 8)
+
+
+def test_declarations_and_suite_resolution_do_not_load_torch() -> None:
+    """Resolving a suite's methods, labelling them and loading the report code leave torch unloaded
+    (it costs seconds of a run's start); building a split model loads it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from splitbench.harness.resolve import resolve_suite\n"
+        "from splitbench.harness.suite import load_suite\n"
+        "from splitbench.models.methods import comparable_lora_split, method_label\n"
+        "import splitbench.reports.build\n"
+        "scenarios, points = resolve_suite(load_suite('quick'), calibrate=False)\n"
+        "labels = {method_label(s.method) for s in scenarios}\n"
+        "labels |= {str(comparable_lora_split(s.method)) for s in scenarios}\n"
+        "assert len(scenarios) == 18 and len(labels) > 6, (len(scenarios), labels)\n"
+        "print('torch' in sys.modules)\n"
+        "from splitbench.models import make_split\n"
+        "make_split('tiny', 'spa')\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
