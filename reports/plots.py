@@ -47,6 +47,8 @@ RC: dict[str, Any] = {
     "legend.frameon": False,
 }
 PNG_DPI = 130
+#: zlib level 1: the same pixels as the default level 6 in half the encoding time, files about 5% larger.
+PNG_ENCODING = {"compress_level": 1}
 
 # Activity colours for the decode-step timeline (lanes are activities, not paradigms).
 LANES: list[tuple[str, str, str]] = [  # (lane key in timelines json, label, colour)
@@ -115,7 +117,7 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> tuple[Path, Path]:
             with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
                 fig.set_layout_engine(None)  # no engine at all: savefig then draws once, not twice
         try:
-            fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
+            fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None}, pil_kwargs=PNG_ENCODING)
             fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
         finally:
             if engine is not None:
