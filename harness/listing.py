@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .suite import builtin_suites, read_yaml
-
 SECTIONS = ("models", "methods", "networks", "profiles", "suites")
 
 
@@ -151,6 +149,8 @@ def list_profiles() -> str:
 
 
 def list_suites() -> str:
+    from .suite import builtin_suites, read_yaml
+
     rows = []
     for name, path in sorted(builtin_suites().items()):
         doc = read_yaml(path) or {}
