@@ -35,7 +35,11 @@ import random
 
 
 class DelayProcess:
-    """``at(t)``: the one-way delay (seconds) of a packet that leaves the bottleneck at ``t``."""
+    """``at(t)``: the one-way delay (seconds) of a packet that leaves the bottleneck at ``t``.
+
+    TcpPath.send applies ``at`` inline on its per-packet path (a call per packet costs more than
+    the rule); its fast-vs-general property test, whose general walk calls ``at``, keeps the two
+    equal."""
 
     __slots__ = ("base", "scale", "interval", "gap", "floor", "rng", "drawn", "last", "value")
 

@@ -67,8 +67,8 @@ class CongestionControl:
         d = srtt - r
         self.rttvar = rttvar = 0.75 * self.rttvar + 0.25 * (d if d > 0.0 else -d)
         self.srtt = srtt = 0.875 * srtt + 0.125 * r
-        rto = srtt + 4 * rttvar
-        self.rto = rto if rto > self.min_rto else self.min_rto
+        rto, floor = srtt + 4 * rttvar, self.min_rto
+        self.rto = rto if rto > floor else floor
 
     def on_ack(self, t: float, acked: int, inflight: int) -> float:
         raise NotImplementedError
