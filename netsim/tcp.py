@@ -90,6 +90,8 @@ ACK, LOSS = 0, 1  # event kinds
 MAX_QUICKACKS = 16  # Linux TCP_MAX_QUICKACKS
 TLP_WC_DELACK = 0.200  # RFC 8985 WCDelAckT (Linux adds TCP_RTO_MIN): a lone segment's PTO allowance
 TLP_MIN_PTO = 0.010  # the shortest probe timeout
+# loss draws fetched ahead per sender: small, so that a many-user run's senders stay in the CPU's caches
+DRAW_BLOCK = 64
 
 
 class Path:
@@ -322,7 +324,7 @@ class TcpPath(Path):
     def _fill(self, need: int) -> None:
         """Make at least ``need`` unconsumed draws available (in stream order)."""
         rnd = self.rng.random
-        self._u = self._u[self._j :] + [rnd() for _ in range(max(need, 1024))]
+        self._u = self._u[self._j :] + [rnd() for _ in range(need if need > DRAW_BLOCK else DRAW_BLOCK)]
         self._j = 0
 
     def send(self, t0: float, nbytes: int) -> float:
