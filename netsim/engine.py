@@ -291,7 +291,9 @@ class Walker:
                     plan.lanes, plan.nbytes, plan.dependents, plan.chain, plan.streamed, plan.labels,
                 )  # fmt: skip
                 durs = self.durs
-                pending, ready = list(plan.ndeps), [t] * plan.n
+                # deps left and ready time per step, made when a step first needs them (a chain never does)
+                pending: list[int] | None = None
+                ready: list[float] = []
                 heap = [(t, i) for i in plan.roots]
                 heapq.heapify(heap)
                 end_all = t  # end of the phase's non-streamed work: when the next phase may start
@@ -341,6 +343,8 @@ class Walker:
                     if j >= 0 and not heap:  # i's only dependent waits for i alone: ready now, next
                         nxt, rn = j, (end if end > t else t)  # its ready time, as the loop below sets it
                         continue
+                    if pending is None:
+                        pending, ready = list(plan.ndeps), [t] * plan.n
                     for j in deps_of[i]:
                         if end > ready[j]:
                             ready[j] = end
