@@ -68,7 +68,7 @@ def test_bench_privatelora_990_extra_decode_tokens_vs_bare_simpy(benchmark) -> N
 
 
 @pytest.mark.xfail(
-    reason="target not met: 6.7-8.3x measured on 2 cores at load 2-3. At 100 users x 64 tokens the TCP sends "
+    reason="target not met: 6.4-8.3x measured on 2 cores at load 1-3. At 100 users x 64 tokens the TCP sends "
     "replayed alone take 5.3x the bare loop and the engine alone (sends answered from a record) 0.8x, the "
     "whole run 13x; at 10 users the parts nearly add up (whole 6.7x, sends 4.4x, engine 0.8x): the cost per "
     "message grows with the number of users whose state the run cycles through, beyond the work per message",
