@@ -306,7 +306,7 @@ def live_cases(target: float) -> list[Any]:
 
     from splitbench.models.live import dedicated_cpu, half_cpus
     from splitbench.netsim.host import calibrate_host, host_from_measurement
-    from splitbench.netsim.live.emulator import require_net_admin
+    from splitbench.netsim.live.emulator import keep_awake, require_net_admin
 
     from .single import resolve_one
     from .validate import CALIBRATION_BUDGET_S, COMPUTE_THREADS, Case, median_round
@@ -320,7 +320,9 @@ def live_cases(target: float) -> list[Any]:
                             "act_dtype": "fp32"}) for m in LIVE_METHODS]
         rounds: dict[str, list[tuple[dict, tuple[float, float], tuple[float, float]]]] = {}
         for _ in range(LIVE_ROUNDS):
-            with dedicated_cpu(half_cpus()["cloud"]):
+            # the cores kept awake as the emulator keeps them, so the message probe's wake-ups are
+            # those of the live run (netsim/live/emulator.py keep_awake)
+            with keep_awake(), dedicated_cpu(half_cpus()["cloud"]):
                 meas = calibrate_host(CALIBRATION_BUDGET_S, sustained=LIVE_SUSTAINED)
             host = host_from_measurement(meas, "this validate round, sustained (median) timings")
             for r in run_scenarios(scs, check_tokens=False, host=host):

@@ -186,12 +186,28 @@ def _gone(info: dict, timeout: float = 10.0) -> bool:
 def test_nothing_remains_after_a_killed_or_interrupted_run(sig):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ctl = subprocess.Popen([sys.executable, "-c", _CONTROLLER], stdout=subprocess.PIPE, env=env)
-    info = json.loads(ctl.stdout.readline())
-    assert len(info["pids"]) == 4 and len(info["ns"]) == 2
-    assert set(info["ns"]) <= _net_namespaces()
-    ctl.send_signal(sig)
-    ctl.wait(30)
+    try:
+        info = json.loads(ctl.stdout.readline())
+        # two namespace holders, the forwarder, a program, and one awake-keeper per core
+        assert len(info["pids"]) == 4 + len(os.sched_getaffinity(0)) and len(info["ns"]) == 2
+        assert set(info["ns"]) <= _net_namespaces()
+    finally:
+        ctl.send_signal(sig)
+        ctl.wait(30)
     assert _gone(info)
+
+
+def test_keep_awake_spins_at_idle_priority_and_stops():
+    from splitbench.netsim.live.emulator import keep_awake
+
+    with keep_awake() as pids:
+        assert len(pids) == len(os.sched_getaffinity(0))
+        for pid in pids:
+            assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        assert sorted(c for pid in pids for c in os.sched_getaffinity(pid)) == sorted(os.sched_getaffinity(0))
+    time.sleep(0.2)
+    assert not [p for p in pids if Path(f"/proc/{p}").exists()
+                and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]]
 
 
 def _drop_net_admin() -> None:
