@@ -106,13 +106,34 @@ class ProcessExecutor(Executor):
 
     def __init__(self, jobs: int) -> None:
         self.workers = jobs
-        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context())
+        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
+                                         initializer=_exit_with, initargs=(os.getpid(),))
 
     def stream(self, fn: Callable[[Any], Any]) -> Stream:
         return _FutureStream(fn, self._pool)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with(pid: int) -> None:
+    """Pool worker initializer: the worker ends when process ``pid`` (the one that made the pool)
+    does. A worker waits on a task queue whose writing end it holds itself, so it never sees its
+    parent go; a killed run would leave its workers behind, and with them the fork server, which
+    stays while any process it forked is alive."""
+    import select
+    import threading
+
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (before Linux 5.3, other systems): as before
+        return
+
+    def watch() -> None:
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _pool_context() -> Any:

@@ -195,6 +195,31 @@ def test_different_seed_changes_ids_not_format(run_dir: Path, tmp_path: Path) ->
     assert not ids & {r["scenario_id"] for r in read_csv(run_dir / "results.csv")}
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every living process below ``pid`` (from /proc's parent links)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "Z" not in (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
+    except OSError:
+        return False
+
+
 def test_killed_run_loses_nothing_that_finished(tmp_path: Path) -> None:
     """SIGKILL a run mid-way: every scenario record on disk is complete JSON and is reused on rerun."""
     suite = write_suite(tmp_path, SUITE.replace("new_tokens: 6", "new_tokens: 40"))
@@ -216,9 +241,14 @@ def test_killed_run_loses_nothing_that_finished(tmp_path: Path) -> None:
         if proc.poll() is not None:
             break
         time.sleep(0.05)
+    helpers = _descendants(proc.pid)  # the pool's fork server and workers
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and [p for p in helpers if _alive(p)]:
+        time.sleep(0.1)
+    assert not [p for p in helpers if _alive(p)], "the killed run left processes behind"
     finished = sorted((out / "scenarios").glob("*.json"))
     assert finished, "the run was killed before any scenario finished"
     for f in finished:
