@@ -46,7 +46,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -297,7 +296,8 @@ def message_overhead_us(pick: Callable[[list[float]], float] = min) -> float:
     import torch
     from torch.nn.functional import linear
 
-    from splitbench.models.codec import CODECS, HEADER_BYTES_PER_DIM, HEADER_FIXED_BYTES
+    from splitbench.models.codec import CODECS
+    from splitbench.models.live import recv_frame
 
     codec = CODECS["fp32"]
     x = torch.rand(*MESSAGE_SHAPE)
@@ -329,21 +329,11 @@ def message_overhead_us(pick: Callable[[list[float]], float] = min) -> float:
     try:
         with conn:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            view = bytearray(1 << 16)
             for i in range(MESSAGE_WARMUP + MESSAGE_ROUNDS):
                 linear(ex, evict)  # caches cold, as between a model's layers (not timed)
                 t = time.perf_counter()
                 conn.sendall(codec.encode(x))
-                got, need = 0, HEADER_FIXED_BYTES
-                while got < need:
-                    k = conn.recv_into(memoryview(view)[got:], need - got)
-                    if k == 0:
-                        raise SplitbenchError("host calibration: the message probe's echo closed")
-                    got += k
-                    if got >= HEADER_FIXED_BYTES and need == HEADER_FIXED_BYTES:
-                        length, _, ndim, _ = struct.unpack_from("<IBBH", view, 0)
-                        need = HEADER_FIXED_BYTES + HEADER_BYTES_PER_DIM * ndim + length
-                codec.decode(bytes(view[:need]))
+                codec.decode(recv_frame(conn))  # the live halves' own framing (models/live.py)
                 if i >= MESSAGE_WARMUP:
                     rounds.append(time.perf_counter() - t)
     finally:
