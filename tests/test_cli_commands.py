@@ -141,3 +141,26 @@ def test_verify_tiny_passes(capsys: pytest.CaptureFixture[str]) -> None:
     for m in ("privatelora", "lora-split", "spa", "layer-split"):
         assert m in out
     assert " NO" not in out
+
+
+def test_cli_process_freezes_its_heap_at_exit() -> None:
+    """By the time the interpreter ends, the heap a command left is frozen (no final walk of it), and
+    the hook is registered once however often main runs in the process."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"  # runs last
+        "from splitbench.harness.cli import main\n"
+        "main(['--version']); main(['--version'])\n"
+        "print('frozen before exit:', gc.get_freeze_count() > 0)\n"
+        "print('exit hooks:', atexit._ncallbacks())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(root)}).stdout
+    assert "frozen before exit: False" in out
+    assert "exit hooks: 2" in out  # the test's own and the CLI's
+    assert "frozen at exit: True" in out
