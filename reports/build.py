@@ -7,6 +7,7 @@ from pathlib import Path
 from splitbench.reports.breakeven import break_evens
 from splitbench.reports.document import (
     SECTIONS,
+    Block,
     ReportContext,
     build_blocks,
     latency_tables,
@@ -19,8 +20,8 @@ from splitbench.reports.live import section_live
 from splitbench.reports.load import load
 from splitbench.reports.multiuser import section_multiuser
 from splitbench.reports.paper import paper_tables, section_paper, waterfall_figure
-from splitbench.reports.plots import build_figures, save_figure, save_figures
-from splitbench.reports.tables import break_even_table, build_tables, write_tables
+from splitbench.reports.plots import build_figures, figure_files, save_figure, save_figures
+from splitbench.reports.tables import Table, break_even_table, build_tables, write_tables
 
 
 def render(results_dir: Path) -> Path:
@@ -32,12 +33,26 @@ def render(results_dir: Path) -> Path:
     figures = build_figures(data, items)
     figures += energy_figures(data)
     plots_dir = results_dir / "plots"
-    paths = dict(zip((f.stem for f in figures), save_figures([(f.fig, f.stem) for f in figures], plots_dir),
-                     strict=True))
+    paths = {f.stem: figure_files(plots_dir, f.stem)[0] for f in figures}
     ctx = ReportContext(data=data, tables=tables, break_even_table=be_table, break_evens=items,
                         figures=figures, figure_paths=paths)
+    blocks: list[Block] = []
+
+    def document() -> None:  # needs none of the figures' files: runs while they are being saved
+        blocks.extend(_document(ctx, tables, be_table, results_dir, plots_dir))
+        (results_dir / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
+
+    save_figures(figures, plots_dir, meanwhile=document)
+    (results_dir / "report.html").write_text(to_html(blocks), encoding="utf-8")  # embeds the PNGs
+    return results_dir / "report.md"
+
+
+def _document(
+    ctx: ReportContext, tables: list[Table], be_table: Table | None, results_dir: Path, plots_dir: Path
+) -> list[Block]:
+    """The report's tables (written under tables/) and its blocks."""
     ctx.extra_tables = latency_tables(ctx)
-    ctx.extra_tables.update(energy_tables(data))
+    ctx.extra_tables.update(energy_tables(ctx.data))
     ctx.extra_tables.update(paper_tables(ctx))  # the PrivateLoRA claims (reports/paper.py)
     wf = ctx.extra_tables.get("paper_waterfall")
     if wf is not None:
@@ -54,8 +69,4 @@ def render(results_dir: Path) -> Path:
     names = [s.__name__ for s in sections]
     sections.insert(names.index("section_plots") + 1 if "section_plots" in names else len(sections),
                     section_multiuser)
-    blocks = build_blocks(ctx, sections)
-    md = results_dir / "report.md"
-    md.write_text(to_markdown(blocks), encoding="utf-8")
-    (results_dir / "report.html").write_text(to_html(blocks), encoding="utf-8")
-    return md
+    return build_blocks(ctx, sections)

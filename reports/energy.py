@@ -3,6 +3,8 @@ paradigm and network) and a table with the battery share per 1,000 tokens."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import matplotlib
 import pandas as pd
 from matplotlib.patches import Patch
@@ -103,7 +105,7 @@ def energy_figures(data: ResultsDir) -> list[FigureItem]:
             "sources: the radio and soc_power entries of scenarios.yaml (presets in `netsim/presets/radios/` "
             "and the device profiles); the table gives the "
             f"share of a {fmt_number(BATTERY_WH)} Wh phone battery used per 1,000 tokens.",
-            energy_figure(rows, f"{_title(key)}: device energy per token")))
+            partial(energy_figure, rows, f"{_title(key)}: device energy per token")))
     return out
 
 

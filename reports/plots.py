@@ -11,7 +11,9 @@ every figure.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +66,22 @@ IN_FLIGHT_ALPHA = 0.22  # a transfer's whole span, first byte out to last byte i
 
 @dataclass
 class FigureItem:
-    """A built figure plus what the report needs to say about it."""
+    """A figure of the report plus what the report needs to say about it.
+
+    The figure itself is built on first use of :attr:`fig`: building one costs as much as a tenth of
+    saving it, and :func:`save_figures` hands each figure to one of two processes, so each builds only
+    the figures it saves."""
 
     stem: str  # file stem in plots/
     kind: str  # throughput | crossover | payload | timeline | latency_cdf
     title: str
     caption: str
-    fig: Figure
+    make: Callable[[], Figure] = field(repr=False)
+    panels: int = 1  # axes the figure will have (the ones with many are saved first)
+
+    @cached_property
+    def fig(self) -> Figure:
+        return self.make()
 
 
 _EXTRA_STYLES = ["-.", (0, (5, 1.5)), (0, (1, 1)), (0, (3, 1, 1, 1, 1, 1))]
@@ -98,6 +109,11 @@ def _new_figure(width: float, height: float) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
+def figure_files(folder: Path, stem: str) -> tuple[Path, Path]:
+    """The PNG and SVG :func:`save_figure` writes for ``stem``."""
+    return folder / f"{stem}.png", folder / f"{stem}.svg"
+
+
 def save_figure(fig: Figure, folder: Path, stem: str) -> tuple[Path, Path]:
     """Write ``stem.png`` and ``stem.svg``; metadata without dates or versions -> identical reruns.
 
@@ -105,7 +121,7 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> tuple[Path, Path]:
     exactly as savefig would lay it out (each savefig would otherwise run the engine again, with a
     draw of its own, before drawing)."""
     folder.mkdir(parents=True, exist_ok=True)
-    png, svg = folder / f"{stem}.png", folder / f"{stem}.svg"
+    png, svg = figure_files(folder, stem)
     with matplotlib.rc_context(RC):
         engine = fig.get_layout_engine()
         if engine is not None:
@@ -125,19 +141,27 @@ def save_figure(fig: Figure, folder: Path, stem: str) -> tuple[Path, Path]:
     return png, svg
 
 
-def save_figures(figures: list[tuple[Figure, str]], folder: Path) -> list[Path]:
-    """:func:`save_figure` for each (figure, stem); returns the PNG paths in order.
+def save_figures(
+    figures: list[FigureItem], folder: Path, meanwhile: Callable[[], None] | None = None
+) -> list[Path]:
+    """:func:`save_figure` for each item (building its figure); returns the PNG paths in order.
+    ``meanwhile``, if given, is called in this process while the figures are being saved (work that
+    needs none of the files), and before this process saves any.
 
-    Rendering is single-threaded and CPU-bound, so where this process can fork (and runs no other
-    thread that a fork could catch holding a lock) and has a second core, a forked copy of it saves
-    figures too: both take the next unsaved figure, largest first, until none is left. Every file is
-    written by exactly one of them, from the same figure, so the files are the same either way."""
+    Building and rendering figures is single-threaded and CPU-bound, so where this process can fork
+    (and runs no other thread that a fork could catch holding a lock) and has a second core, a forked
+    copy of it saves figures from the start, and this process joins it after ``meanwhile``: both take
+    the next unsaved figure, those with most panels first, until none is left. Every file is written
+    by exactly one of them, from the same figure, so the files are the same either way."""
     folder.mkdir(parents=True, exist_ok=True)
-    order = sorted(range(len(figures)), key=lambda i: -len(figures[i][0].axes))  # timelines: many panels
+    order = sorted(range(len(figures)), key=lambda i: -figures[i].panels)  # timelines: many panels
+    paths = [figure_files(folder, f.stem)[0] for f in figures]
     if len(figures) < 2 or not _can_fork():
+        if meanwhile is not None:
+            meanwhile()
         for i in order:
-            save_figure(figures[i][0], folder, figures[i][1])
-        return [folder / f"{stem}.png" for _, stem in figures]
+            save_figure(figures[i].fig, folder, figures[i].stem)
+        return paths
     import multiprocessing
 
     taken = multiprocessing.get_context("fork").Value("i", 0)
@@ -149,7 +173,7 @@ def save_figures(figures: list[tuple[Figure, str]], folder: Path) -> list[Path]:
                 taken.value += 1
             if k >= len(order):
                 return
-            save_figure(figures[order[k]][0], folder, figures[order[k]][1])
+            save_figure(figures[order[k]].fig, folder, figures[order[k]].stem)
 
     pid = os.fork()
     if pid == 0:  # the copy: save its share and leave without running the parent's exit handlers
@@ -160,13 +184,15 @@ def save_figures(figures: list[tuple[Figure, str]], folder: Path) -> list[Path]:
         finally:
             os._exit(code)
     try:
+        if meanwhile is not None:
+            meanwhile()
         work()
     finally:
         _, status = os.waitpid(pid, 0)
     if status != 0:  # the copy failed part-way: save everything here
         for i in order:
-            save_figure(figures[i][0], folder, figures[i][1])
-    return [folder / f"{stem}.png" for _, stem in figures]
+            save_figure(figures[i].fig, folder, figures[i].stem)
+    return paths
 
 
 def _can_fork() -> bool:
@@ -405,6 +431,16 @@ def _union_length(spans: list[tuple[float, float]]) -> float:
     return total
 
 
+def timeline_panels(
+    rows: pd.DataFrame, timelines: dict[str, dict[str, Any]]
+) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(method, label, decode-step events) of each row whose timeline has a decode step: the panels
+    of :func:`timeline_figure`."""
+    return [(r.method, r.method_label, timelines[r.scenario_id]["decode_step"])
+            for r in rows.itertuples() if r.scenario_id in timelines
+            and timelines[r.scenario_id].get("decode_step")]
+
+
 def timeline_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], title: str) -> Figure | None:
     """One panel per paradigm: a representative decode step split into activity lanes, with the
     total time of each lane (and its share of the step) in its label.
@@ -413,9 +449,7 @@ def timeline_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], ti
     when it starts to go out to its last byte's arrival, is drawn faintly behind them, and the time in
     which nothing computes and nothing is on the wire is the "waiting" lane: a latency-bound split
     shows a long waiting lane next to short link bars, a bandwidth-bound one the opposite."""
-    panels = [(r.method, r.method_label, timelines[r.scenario_id]["decode_step"])
-              for r in rows.itertuples() if r.scenario_id in timelines
-              and timelines[r.scenario_id].get("decode_step")]
+    panels = timeline_panels(rows, timelines)
     if not panels:
         return None
     fig = _new_figure(7.5, 0.5 + 1.35 * len(panels))
@@ -474,10 +508,18 @@ def decode_latencies(timeline: dict[str, Any]) -> np.ndarray:
     return np.asarray((timeline.get("token_latencies_s") or [])[1:], dtype=float)
 
 
+def _cdf_curves(
+    rows: pd.DataFrame, timelines: dict[str, dict[str, Any]]
+) -> list[tuple[str, str, np.ndarray]]:
+    """(method, label, sorted per-token latencies in ms) of each row with any: the curves of
+    :func:`latency_cdf_figure`."""
+    return [(r.method, r.method_label, np.sort(decode_latencies(timelines[r.scenario_id])) * 1000)
+            for r in rows.itertuples() if decode_latencies(timelines.get(r.scenario_id, {})).size]
+
+
 def latency_cdf_figure(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]], title: str) -> Figure | None:
     """Empirical CDF of per-token latency, one step curve per paradigm."""
-    curves = [(r.method, r.method_label, np.sort(decode_latencies(timelines[r.scenario_id])) * 1000)
-              for r in rows.itertuples() if decode_latencies(timelines.get(r.scenario_id, {})).size]
+    curves = _cdf_curves(rows, timelines)
     if not curves:
         return None
     fig = _new_figure(6.8, 4.0)
@@ -515,7 +557,7 @@ def token_latency_stats(rows: pd.DataFrame, timelines: dict[str, dict[str, Any]]
 
 # ---------------------------------------------------------------- all figures of a results dir
 def build_figures(data: ResultsDir, items: list[BreakEven]) -> list[FigureItem]:
-    """Every figure the report shows, in report order."""
+    """Every figure the report shows, in report order (each built when its ``fig`` is first used)."""
     res = data.results
     varying = varying_keys(res)
     out: list[FigureItem] = []
@@ -528,8 +570,8 @@ def build_figures(data: ResultsDir, items: list[BreakEven]) -> list[FigureItem]:
             slug("throughput", k["model"], *extras), "throughput", f"Decode throughput: {name}",
             "Decode tokens per second of each split paradigm on each network (bars); dashed and dotted "
             "lines: device-only and cloud-only on that network. Infeasible scenarios are labelled "
-            "instead of drawn.", throughput_figure(rows, f"{name}: {METRICS['decode_tok_s'].header} "
-                                                          "throughput by network")))
+            "instead of drawn.", partial(throughput_figure, rows, f"{name}: {METRICS['decode_tok_s'].header} "
+                                                                   "throughput by network")))
     if data.sweeps is not None and not data.sweeps.empty:
         for key, rows in iter_sweep_groups(data.sweeps):
             mine = [b for b in items if all(getattr(b, f) == key[f] for f in key)]
@@ -541,18 +583,18 @@ def build_figures(data: ResultsDir, items: list[BreakEven]) -> list[FigureItem]:
                 "a split paradigm's curve crosses device-only's (linear interpolation between sweep "
                 "points): " + ("; ".join(f"{b.method_label} {b.sentence()}" for b in mine) or "no split "
                                "paradigm with a device-only reference") + ".",
-                crossover_figure(rows, key, mine)))
+                partial(crossover_figure, rows, key, mine)))
     for model, rows in res.groupby("model", sort=True):
         out.append(FigureItem(
             slug("payload", model), "payload", f"Payload per token: {model}",
             "Decode-phase application payload per generated token, up (solid) and down (hatched), log "
             "scale; the label above each paradigm is its communication reduction versus lora-split. "
             "Median over the model's scenarios: payload does not depend on the link.",
-            payload_figure(rows, model)))
+            partial(payload_figure, rows, model)))
     for key, rows in iter_groups(res):
         title = group_title(key, varying)
-        tl = timeline_figure(rows, data.timelines, title)
-        if tl is not None:
+        panels = len(timeline_panels(rows, data.timelines))
+        if panels:
             out.append(FigureItem(
                 group_slug(key, varying, "timeline"),
                 "timeline", f"Where the time goes: {title}",
@@ -563,14 +605,13 @@ def build_figures(data: ResultsDir, items: list[BreakEven]) -> list[FigureItem]:
                 "propagation). Waiting is the time in which "
                 "no compute runs and no byte is on the wire: a long waiting lane beside short link bars "
                 "means the split is latency-bound, not bandwidth-bound. Lane labels give each lane's "
-                "total time (overlaps within a lane counted once) and its share of the step.", tl))
-        if is_variable_link(rows, data):
-            cdf = latency_cdf_figure(rows, data.timelines, title)
-            if cdf is not None:
-                out.append(FigureItem(
-                    group_slug(key, varying, "latency_cdf"),
-                    "latency_cdf", f"Per-token latency: {title}",
-                    "Empirical CDF of the time between consecutive output tokens (tokens 2..n; the first "
-                    "token's latency is the TTFT in the table) on a jittery, lossy or trace-driven link.",
-                    cdf))
+                "total time (overlaps within a lane counted once) and its share of the step.",
+                partial(timeline_figure, rows, data.timelines, title), panels))
+        if is_variable_link(rows, data) and _cdf_curves(rows, data.timelines):
+            out.append(FigureItem(
+                group_slug(key, varying, "latency_cdf"),
+                "latency_cdf", f"Per-token latency: {title}",
+                "Empirical CDF of the time between consecutive output tokens (tokens 2..n; the first "
+                "token's latency is the TTFT in the table) on a jittery, lossy or trace-driven link.",
+                partial(latency_cdf_figure, rows, data.timelines, title)))
     return out

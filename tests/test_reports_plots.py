@@ -159,3 +159,47 @@ def test_waiting_lane_is_step_minus_union_of_busy_time() -> None:
     old = [{k: v for k, v in e.items() if k not in ("wire", "wire_end")} for e in events]
     assert lane_totals(old)["waiting"] == pytest.approx(0.0)
     assert lane_totals(old)["up"] == pytest.approx(0.047)
+
+
+def test_figures_are_built_on_first_use(rendered: Path) -> None:
+    """build_figures draws nothing: each figure is made when its ``fig`` is first read, once."""
+    data = load(rendered)
+    figs = build_figures(data, break_evens(data.sweeps))
+    assert figs and all("fig" not in vars(f) for f in figs)
+    tl = _one(figs, "timeline", "5g")
+    assert tl.panels == len(tl.fig.axes) > 1  # the hint that orders the saves is the real panel count
+    assert tl.fig is tl.fig
+    assert [f.stem for f in figs if "fig" in vars(f)] == [tl.stem]
+
+
+def test_forked_save_writes_the_serial_files_and_runs_meanwhile_here(
+    rendered: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saving with a forked helper gives byte for byte the files of saving everything in this process,
+    and ``meanwhile`` runs once, in this process, before the figures are all written."""
+    import os
+
+    from splitbench.reports import plots
+
+    data = load(rendered)
+
+    def save(folder: Path) -> list[tuple[int, int]]:
+        calls: list[tuple[int, int]] = []
+        figs = build_figures(data, break_evens(data.sweeps))
+        paths = plots.save_figures(
+            figs, folder, meanwhile=lambda: calls.append((os.getpid(), len(list(folder.glob("*.svg")))))
+        )
+        assert paths == [folder / f"{f.stem}.png" for f in figs]
+        return calls
+
+    if not plots._can_fork():
+        pytest.skip("one core, or another thread running: nothing is forked here")
+    forked = save(tmp_path / "forked")
+    monkeypatch.setattr(plots, "_can_fork", lambda: False)
+    serial = save(tmp_path / "serial")
+    assert [pid for pid, _ in forked] == [pid for pid, _ in serial] == [os.getpid()]
+    assert serial[0][1] == 0  # serially, meanwhile comes first
+    names = sorted(p.name for p in (tmp_path / "serial").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "forked").iterdir()) and len(names) == 14
+    for name in names:
+        assert (tmp_path / "forked" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes(), name
