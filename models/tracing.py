@@ -424,6 +424,12 @@ class _Counter(TorchDispatchMode):
     (the dominant cost of a shape-mode trace). Only non-view, non-mutating ops are memoised: their
     outputs are fresh tensors fully described by shape/stride/dtype."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """No: nothing is compiled while recording, so torch need not wrap every dispatch in a frame
+        that turns TorchDynamo off (left on, that wrapper cost about a tenth of a shape trace)."""
+        return False
+
     def __init__(self, rec: Recorder, memo: dict[Any, Any] | None):
         super().__init__()
         self.rec, self.memoize = rec, memo is not None
