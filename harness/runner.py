@@ -23,7 +23,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +114,17 @@ class _Traces:
         self.json: dict[str, str] = {}
         self.parsed: dict[str, ExecutionTrace] = {}
         self.jobs: dict[str, TraceJob] = {}  # to build
-        self.building: set[str] = set()  # submitted
+        self.building: set[str] = set()  # submitted, or held until the trace they borrow from is built
+        #: key -> (role, whole key) of models.build.whole_decode_role; whole key -> key of its lender
+        self.roles: dict[str, tuple[str | None, str]] = {}
+        self.lenders: dict[str, str] = {}
 
     def need(
         self, model: Any, method: dict[str, Any], prompt_tokens: int, act_dtype: str, runtime: Runtime = None
     ) -> str:
         key = trace_key(model, method, prompt_tokens, act_dtype, runtime)
         if key not in self.json and key not in self.jobs and key not in self.building:
+            self._role(key, model, method, prompt_tokens, runtime)
             cached = self.dir / f"{key}.json"
             if cached.is_file():
                 try:
@@ -132,6 +136,21 @@ class _Traces:
                     pass  # a stale or foreign file: rebuild it
             self.jobs[key] = TraceJob(key, model, method, prompt_tokens, act_dtype, runtime)
         return key
+
+    def _role(
+        self, key: str, model: Any, method: dict[str, Any], prompt_tokens: int, runtime: Runtime
+    ) -> None:
+        from splitbench.models.build import whole_decode_role
+
+        role, whole = whole_decode_role(model, method, prompt_tokens, **(runtime or {}))
+        self.roles[key] = (role, whole)
+        if role == "lends":
+            self.lenders.setdefault(whole, key)
+
+    def lender(self, key: str) -> str | None:
+        """The key of the trace whose whole-model totals trace ``key`` borrows, if this run has one."""
+        role, whole = self.roles.get(key, (None, ""))
+        return self.lenders.get(whole) if role == "borrows" else None
 
     def add(self, key: str, text: str) -> None:
         atomic_write_text(self.dir / f"{key}.json", text)
@@ -307,6 +326,8 @@ class _Pipeline:
         self.multi: list[Resolved] = []
         self.last = time.monotonic()
         self.stream: Any = None
+        #: trace jobs waiting for the trace they borrow whole-model totals from, by its key
+        self.held: dict[str, list[TraceJob]] = {}
 
     def assemble(self) -> None:
         atomic_write_text(self.out / "results.csv", results_csv(list(self.rows.values())))
@@ -328,6 +349,8 @@ class _Pipeline:
                 key, text = result
                 self.traces.add(key, text)
                 self.summary.n_traces_built += 1
+                for job in self.held.pop(key, []):
+                    self.stream.submit(replace(job, lent=(text,)), ("trace", job.key))
                 if not self.calibrated and self.calibration <= set(self.traces.parsed):
                     self._calibrate(scenarios, points)
             else:
@@ -336,8 +359,16 @@ class _Pipeline:
             self._submit_ready()
 
     def _submit_traces(self) -> None:
+        """Submit the traces to build. One that borrows the whole-model totals of another trace of
+        this run (models.build.whole_decode_role) goes with that trace, built, and waits for it if
+        need be: the worker that takes it would otherwise build that trace again to get them."""
         for key, job in self.traces.jobs.items():
-            self.stream.submit(job, ("trace", key))
+            lender = self.traces.lender(key)
+            if lender is not None and lender not in self.traces.parsed:
+                self.held.setdefault(lender, []).append(job)
+            else:
+                lent = (self.traces.json[lender],) if lender is not None else ()
+                self.stream.submit(replace(job, lent=lent), ("trace", key))
         self.traces.building.update(self.traces.jobs)
         self.traces.jobs.clear()
 

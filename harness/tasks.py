@@ -45,6 +45,9 @@ class TraceJob:
     prompt_tokens: int
     act_dtype: str
     runtime: Runtime = None
+    #: JSON of built cloud-only traces of the model whose whole-model decode totals this trace borrows
+    #: (models.build.whole_decode_role): the worker need not build that trace again to get them
+    lent: tuple[str, ...] = ()
 
 
 def build_trace_task(job: TraceJob) -> tuple[str, str]:
@@ -52,7 +55,10 @@ def build_trace_task(job: TraceJob) -> tuple[str, str]:
     import warnings
 
     from splitbench.models import build_trace
+    from splitbench.models.build import lend_whole_decode
 
+    for text in job.lent:
+        lend_whole_decode(job.model, ExecutionTrace.from_json(text))
     with warnings.catch_warnings():  # transformers' deprecation notices are not the user's business
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -185,28 +185,92 @@ def _whole_decode(
     weights) at this split's cloud dtypes and KV cache — the one this process built last for that
     key (a cloud-only trace records nothing on the device, so the device's runtime does not enter).
     """
-    key = (
-        json.dumps({"c": preset.config, "n": preset.name}, sort_keys=True),
-        P,
-        (split.compute_dtype["cloud"], split.kv_dtype["cloud"], split.kv_cache["cloud"]),
-        mode,
-        seed,
-    )
+    key = _whole_key(preset, P, split.compute_dtype, split.kv_dtype, split.kv_cache, mode, seed)
     side = split.whole_model_side
     if side is not None:
         totals = _side_totals(decode["default"], side, split.weight_bits()[side])
-        if split.name == "cloud-only":
-            if len(_CLOUD_ONLY) >= 64:
-                _CLOUD_ONLY.clear()
-            _CLOUD_ONLY[key] = tuple(totals.items())
+        if split.name == LENDER:
+            _keep_whole(key, totals)
         return totals
     if key not in _CLOUD_ONLY:
         _build_cloud_only(*key)
     return dict(_CLOUD_ONLY[key])
 
 
-#: Whole-model decode totals of the cloud-only traces this process built, by _whole_decode's key.
-_CLOUD_ONLY: dict[tuple[str, int, tuple[str, str, str], str, int], tuple[tuple[str, float], ...]] = {}
+#: The paradigm whose traces lend their whole-model decode totals to the other paradigms' traces of
+#: the same model (_whole_decode).
+LENDER = "cloud-only"
+
+_WholeKey = tuple[str, int, tuple[str, str, str], str, int]
+#: Whole-model decode totals of the cloud-only traces this process built or was lent, by _whole_key.
+_CLOUD_ONLY: dict[_WholeKey, tuple[tuple[str, float], ...]] = {}
+
+
+def _whole_key(
+    preset: ModelPreset,
+    P: int,
+    compute_dtype: dict[str, str],
+    kv_dtype: dict[str, str],
+    kv_cache: dict[str, str],
+    mode: str,
+    seed: int,
+) -> _WholeKey:
+    """What a whole-model decode total depends on: the model, the prompt, the cloud's runtime."""
+    return (
+        json.dumps({"c": preset.config, "n": preset.name}, sort_keys=True),
+        P,
+        (compute_dtype["cloud"], kv_dtype["cloud"], kv_cache["cloud"]),
+        mode,
+        seed,
+    )
+
+
+def _keep_whole(key: _WholeKey, totals: dict[str, Any]) -> None:
+    if len(_CLOUD_ONLY) >= 64:
+        _CLOUD_ONLY.clear()
+    _CLOUD_ONLY[key] = tuple(totals.items())
+
+
+def whole_decode_role(
+    model: str | dict | ModelPreset,
+    method: str | dict,
+    prompt_tokens: int,
+    compute_dtype: str | dict[str, str] | None = None,
+    kv_dtype: str | dict[str, str] | None = None,
+    kv_cache: str | dict[str, str] | None = None,
+) -> tuple[str | None, str]:
+    """How a shape-mode trace (seed 0) comes by its ``meta["whole_decode"]``: ``"lends"`` (the
+    cloud-only trace: other traces of its model borrow its totals), ``"borrows"`` (every paradigm
+    without a ``whole_model_side``) or None (device-only: its own, lent to nobody); and the key that
+    a borrower and the trace it borrows from share.
+
+    Why: a process that builds a borrower without having built its lender builds the lender first
+    (a second of work); a scheduler that knows the roles can hand it the built lender instead
+    (:func:`lend_whole_decode`). Needs no torch."""
+    preset = resolve_model(model)
+    cls = paradigms.get(resolve_method(method)["name"])
+    key = _whole_key(
+        preset,
+        prompt_tokens,
+        per_side(compute_dtype, "compute_dtype"),
+        per_side(kv_dtype, "kv_dtype"),
+        per_side(kv_cache, "kv_cache", KV_CACHES, "static"),
+        "shape",
+        0,
+    )
+    role = "lends" if cls.name == LENDER else "borrows" if cls.whole_model_side is None else None
+    return role, json.dumps(key)
+
+
+def lend_whole_decode(model: str | dict | ModelPreset, trace: ExecutionTrace, seed: int = 0) -> None:
+    """Keep the whole-model decode totals of ``trace``, a built cloud-only trace of ``model``, for the
+    borrowing traces this process builds next: they take them as if this process had built it."""
+    if trace.method != LENDER:
+        raise SplitbenchError(f"internal: only {LENDER} traces lend whole-model totals, not {trace.method}")
+    m = trace.meta
+    key = _whole_key(resolve_model(model), trace.prompt_tokens, m["compute_dtype"], m["kv_dtype"],
+                     m["kv_cache"], m["mode"], seed)
+    _keep_whole(key, m["whole_decode"])
 
 
 def _build_cloud_only(key: str, P: int, rt: tuple[str, str, str], mode: str, seed: int) -> None:

@@ -290,3 +290,51 @@ def test_empty_method_label_is_bad_input(tmp_path: Path) -> None:
     """
     with pytest.raises(SplitbenchError, match="method.label"):
         run_suite(load_suite(write_suite(tmp_path, text)), tmp_path / "out", render_report=False)
+
+
+def test_split_traces_wait_for_the_cloud_only_trace_and_carry_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trace that borrows its whole-model totals (every split) is submitted once the cloud-only
+    trace of its model is built, with that trace: whichever process builds it never builds the
+    cloud-only trace again. The split is listed first, so it would otherwise go first."""
+    from splitbench.harness import executors
+    from splitbench.harness.tasks import TraceJob
+    from splitbench.models import build
+
+    submitted: list[object] = []
+    stream = executors.Executor.stream
+
+    def recording(self, fn):
+        s = stream(self, fn)
+        submit = s.submit
+        s.submit = lambda item, tag: (submitted.append(item), submit(item, tag))
+        return s
+
+    def no_rebuild(*args):
+        raise AssertionError("the cloud-only trace was built again")
+
+    monkeypatch.setattr(executors.Executor, "stream", recording)
+    monkeypatch.setattr(build, "_build_cloud_only", no_rebuild)
+    monkeypatch.setattr(build, "_CLOUD_ONLY", {})
+    suite = write_suite(tmp_path, """
+        name: lend
+        defaults: {prompt_tokens: 8, new_tokens: 3}
+        matrix:
+          model: [tiny]
+          method: [{name: privatelora, rank: 8}, device-only, cloud-only]
+          network: [5g]
+          device: [snapdragon-8gen3]
+          cloud: [a100-80g]
+    """)
+    run_suite(load_suite(suite), tmp_path / "out", render_report=False)
+    jobs = [j for j in submitted if isinstance(j, TraceJob)]
+    names = [j.method["name"] for j in jobs]
+    # lora-split: privatelora's reference; device-only: also the profile's calibration trace
+    assert sorted(set(names)) == ["cloud-only", "device-only", "lora-split", "privatelora"]
+    (cloud,) = [j for j in jobs if j.method["name"] == "cloud-only"]
+    text = (tmp_path / "out" / "traces" / f"{cloud.key}.json").read_text(encoding="utf-8")
+    for j in jobs:
+        borrows = j.method["name"] in ("privatelora", "lora-split")
+        assert j.lent == ((text,) if borrows else ())
+        assert not borrows or jobs.index(j) > jobs.index(cloud)

@@ -254,3 +254,36 @@ def test_whole_model_reference_independent_of_the_cloud_only_trace_it_comes_from
     borrowed = build_trace("tiny", "privatelora", 16, **rt)
     assert borrowed.meta["whole_decode"] == cloud_only.meta["whole_decode"]
     assert borrowed.to_json() == fresh.to_json()
+
+
+def test_lent_cloud_only_trace_gives_the_same_trace_without_building_it_again(monkeypatch):
+    """A cloud-only trace lent as JSON (built in another process, at another device runtime and wire
+    dtype) gives a borrowing split exactly the trace it gets from the cloud-only trace built afresh,
+    and nothing is built to get it; whole_decode_role pairs the two by one key."""
+    from splitbench import SplitbenchError
+    from splitbench.models import build
+
+    rt = {"compute_dtype": "fp16", "kv_dtype": "fp16", "kv_cache": {"device": "static", "cloud": "dynamic"}}
+    other_device = {"compute_dtype": {"device": "fp32", "cloud": "fp16"}, "kv_dtype": "fp16",
+                    "kv_cache": {"device": "paged", "cloud": "dynamic"}}
+    build._CLOUD_ONLY.clear()
+    fresh = build_trace("tiny", "privatelora", 16, **rt)
+    lender = ExecutionTrace.from_json(build_trace("tiny", "cloud-only", 16, "fp32", **other_device).to_json())
+    build._CLOUD_ONLY.clear()
+
+    def no_rebuild(*args):
+        raise AssertionError("the cloud-only trace was built again")
+
+    monkeypatch.setattr(build, "_build_cloud_only", no_rebuild)
+    build.lend_whole_decode("tiny", lender)
+    assert build_trace("tiny", "privatelora", 16, **rt).to_json() == fresh.to_json()
+
+    roles = {m: build.whole_decode_role("tiny", m, 16, **rt)
+             for m in ("cloud-only", "privatelora", "device-only")}
+    assert [r for r, _ in roles.values()] == ["lends", "borrows", None]
+    other = build.whole_decode_role("tiny", "cloud-only", 16, **other_device)
+    assert roles["cloud-only"][1] == roles["privatelora"][1] == other[1]
+    assert build.whole_decode_role("tiny", "privatelora", 16)[1] != roles["privatelora"][1]  # cloud KV cache
+    assert build.whole_decode_role("tiny", "privatelora", 32, **rt)[1] != roles["privatelora"][1]
+    with pytest.raises(SplitbenchError, match="only cloud-only"):
+        build.lend_whole_decode("tiny", fresh)
