@@ -10,17 +10,22 @@ Public API for scripts and notebooks::
 
 from __future__ import annotations
 
-from importlib import metadata
-
-try:
-    __version__ = metadata.version("splitbench")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.1.0"
-
 __all__ = ["__version__", "load_suite", "run_suite", "run_scenario"]
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("splitbench")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.1.0"
+
+
 def __getattr__(name: str):  # lazy: `import harness` (and `splitbench --help`) stays cheap
+    if name == "__version__":  # importlib.metadata alone costs `splitbench run` a tenth of a second
+        version = globals()["__version__"] = _version()
+        return version
     if name == "load_suite":
         from .suite import load_suite
 

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from splitbench import SplitbenchError
 
-from . import __version__
-
 PROG = "splitbench"
 
 
@@ -483,13 +481,27 @@ COMMANDS: dict[
 }
 
 
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked for (importlib.metadata is slow to import, and
+    ``run`` starts its worker pool's fork server before anything slow)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from . import __version__
+
+        print(f"{PROG} {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Benchmark privacy-preserving LLM inference split between a device and the cloud, "
         "over simulated 4G/5G/Wi-Fi links.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add, run in COMMANDS.values():
         add(sub).set_defaults(handler=run)

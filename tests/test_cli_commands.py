@@ -164,3 +164,22 @@ def test_cli_process_freezes_its_heap_at_exit() -> None:
     assert "frozen before exit: False" in out
     assert "exit hooks: 2" in out  # the test's own and the CLI's
     assert "frozen at exit: True" in out
+
+
+def test_command_line_reads_its_version_only_when_asked() -> None:
+    """Parsing a command imports no importlib.metadata (a tenth of a second before ``run`` can start
+    its pool's fork server); ``--version`` still prints the installed version."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys\n"
+        "from splitbench.harness.cli import build_parser\n"
+        "build_parser().parse_args(['run', 'quick'])\n"
+        "print('metadata imported:', 'importlib.metadata' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(root)}).stdout
+    assert "metadata imported: False" in out
