@@ -172,33 +172,44 @@ def test_figures_are_built_on_first_use(rendered: Path) -> None:
     assert [f.stem for f in figs if "fig" in vars(f)] == [tl.stem]
 
 
-def test_forked_save_writes_the_serial_files_and_runs_meanwhile_here(
-    rendered: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Saving with a forked helper gives byte for byte the files of saving everything in this process,
-    and ``meanwhile`` runs once, in this process, before the figures are all written."""
+_FORK_VS_SERIAL = """
+import os, sys
+from pathlib import Path
+from splitbench.reports import plots
+from splitbench.reports.breakeven import break_evens
+from splitbench.reports.load import load
+
+data, out = load(Path(sys.argv[1])), Path(sys.argv[2])
+for name in ("forked", "serial"):
+    folder, calls = out / name, []
+    figs = plots.build_figures(data, break_evens(data.sweeps))
+    if name == "forked":
+        assert plots._can_fork(), "nothing would be forked"
+    else:
+        plots._can_fork = lambda: False
+    paths = plots.save_figures(figs, folder, meanwhile=lambda: calls.append(
+        (os.getpid(), len(list(folder.glob("*.svg"))))))
+    assert paths == [folder / f"{f.stem}.png" for f in figs]
+    print(name, calls == [(os.getpid(), 0)] if name == "serial" else [p for p, _ in calls] == [os.getpid()])
+"""
+
+
+def test_forked_save_writes_the_serial_files_and_runs_meanwhile_here(rendered: Path, tmp_path: Path) -> None:
+    """Saving with a forked helper gives byte for byte the files of saving everything in one process,
+    and ``meanwhile`` runs once, in the calling process (first, when nothing is forked). In a process
+    of its own: the test process may run other threads, which rule out forking."""
     import os
+    import subprocess
+    import sys
 
-    from splitbench.reports import plots
-
-    data = load(rendered)
-
-    def save(folder: Path) -> list[tuple[int, int]]:
-        calls: list[tuple[int, int]] = []
-        figs = build_figures(data, break_evens(data.sweeps))
-        paths = plots.save_figures(
-            figs, folder, meanwhile=lambda: calls.append((os.getpid(), len(list(folder.glob("*.svg")))))
-        )
-        assert paths == [folder / f"{f.stem}.png" for f in figs]
-        return calls
-
-    if not plots._can_fork():
-        pytest.skip("one core, or another thread running: nothing is forked here")
-    forked = save(tmp_path / "forked")
-    monkeypatch.setattr(plots, "_can_fork", lambda: False)
-    serial = save(tmp_path / "serial")
-    assert [pid for pid, _ in forked] == [pid for pid, _ in serial] == [os.getpid()]
-    assert serial[0][1] == 0  # serially, meanwhile comes first
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cores < 2 or not hasattr(os, "fork"):
+        pytest.skip("one core, or no fork: nothing is forked")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", _FORK_VS_SERIAL, str(rendered), str(tmp_path)], cwd=root,
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(root)}).stdout
+    assert out.split() == ["forked", "True", "serial", "True"]
     names = sorted(p.name for p in (tmp_path / "serial").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "forked").iterdir()) and len(names) == 14
     for name in names:
