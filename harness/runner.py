@@ -21,6 +21,7 @@ import contextlib
 import json
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,7 @@ from splitbench import SplitbenchError
 from splitbench.models.trace import ExecutionTrace
 
 from . import __version__
-from .executors import Executor, make_executor, warm_up
+from .executors import Executor, ProcessExecutor, make_executor, warm_up
 from .fsutil import atomic_write_json, atomic_write_text, dumps_json
 from .multiuser import run_multiuser, split_multiuser
 from .resolve import (
@@ -216,10 +217,11 @@ def _run_suite(
     ex = make_executor(executor, jobs, scheduler, dask_processes) if fresh else None
     bar = _progress_bar(progress, len(traces.jobs) + len(fresh))
     run = _Pipeline(out, suite, traces, totals, calibration, keys, summary, bar)
+    preload: threading.Thread | None = None
     try:
         out.mkdir(parents=True, exist_ok=True)
         if render_report:
-            _preload_reports()
+            preload = _preload_reports(warm=isinstance(ex, ProcessExecutor))
         # without an executor (every scenario has a record), only calibration traces are built here
         run.drain((ex or Executor()).stream(run_task), scenarios, points, hold=ex is None)
         if run.waiting:  # stale records of a resumed run, found once the profiles were calibrated
@@ -237,6 +239,8 @@ def _run_suite(
     summary.wall_s = time.perf_counter() - t0
     _write_meta(out, suite, summary, started, jobs, executor, scheduler, argv)
     if render_report:
+        if preload is not None:
+            preload.join()  # the report forks a helper only where no other thread runs
         summary.report = _render(out, summary)
     return summary
 
@@ -287,16 +291,25 @@ def _progress_bar(progress: bool, total: int) -> Any:
                dynamic_ncols=True, leave=False)
 
 
-def _preload_reports() -> None:
-    """Import the report's modules (matplotlib, pandas) in a background thread, while the workers
-    build traces: the cores are otherwise idle then, and rendering would wait for them at the end."""
-    import threading
+def _preload_reports(warm: bool) -> threading.Thread:
+    """Import the report's modules (matplotlib, pandas) in a background thread, while a local pool's
+    fork server imports torch or the workers build traces: the cores are otherwise idle then, and
+    rendering would wait for them at the end. ``warm`` (a local pool, whose fork server leaves this
+    process's core idle for seconds): also draw reports.plots.warm_up's throwaway figure."""
 
     def load() -> None:
         with contextlib.suppress(ImportError):
             import splitbench.reports.build  # noqa: F401
 
-    threading.Thread(target=load, name="splitbench-preload-reports", daemon=True).start()
+            if warm:
+                from splitbench.reports.plots import warm_up
+
+                with contextlib.suppress(Exception):  # only a head start: the report shows any error
+                    warm_up()
+
+    thread = threading.Thread(target=load, name="splitbench-preload-reports", daemon=True)
+    thread.start()
+    return thread
 
 
 class _Pipeline:

@@ -214,3 +214,36 @@ def test_forked_save_writes_the_serial_files_and_runs_meanwhile_here(rendered: P
     assert names == sorted(p.name for p in (tmp_path / "forked").iterdir()) and len(names) == 14
     for name in names:
         assert (tmp_path / "forked" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes(), name
+
+
+_SAVE_ONE = """
+import sys
+from pathlib import Path
+from splitbench.reports import plots
+from splitbench.reports.breakeven import break_evens
+from splitbench.reports.load import load
+
+data = load(Path(sys.argv[1]))
+if sys.argv[3] == "warm":
+    plots.warm_up()
+(fig,) = [f for f in plots.build_figures(data, break_evens(data.sweeps)) if f.kind == "payload"]
+plots.save_figure(fig.fig, Path(sys.argv[2]), fig.stem)
+"""
+
+
+def test_warm_up_changes_no_byte_of_a_figure(rendered: Path, tmp_path: Path) -> None:
+    """A figure saved by a process that drew warm_up's throwaway figure first is byte for byte the one
+    a fresh process saves (the payload figure: log axis, mathtext tick labels, bold text)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    for how in ("cold", "warm"):
+        subprocess.run([sys.executable, "-c", _SAVE_ONE, str(rendered), str(tmp_path / how), how],
+                       cwd=root, capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONPATH": str(root)})
+    names = sorted(p.name for p in (tmp_path / "cold").iterdir())
+    assert len(names) == 2 and names == sorted(p.name for p in (tmp_path / "warm").iterdir())
+    for name in names:
+        assert (tmp_path / "warm" / name).read_bytes() == (tmp_path / "cold" / name).read_bytes(), name
