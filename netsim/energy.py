@@ -57,14 +57,8 @@ def soc_for_device(profile: Any) -> SocPower | None:
 
 def device_busy_by_phase(timeline: Timeline) -> tuple[float, float]:
     """(prefill, decode) seconds the device spent computing, from the timeline's records."""
-    pre = dec = 0.0
-    for i, phase in enumerate(timeline.phases):
-        t = sum(e - s for lane, _l, s, e, _w in phase if lane == "device")
-        if i == 0:
-            pre += t
-        else:
-            dec += t
-    return pre, dec
+    ph = timeline.phases
+    return (ph.busy(0, "device") if len(ph) else 0.0), sum(ph.busy(k, "device") for k in range(1, len(ph)))
 
 
 def request_energy(

@@ -19,7 +19,7 @@ steps are; its token is known on the device when its streamed token transfer
 (``Transfer.streamed``: cloud-only, SPA) arrives, or at the end of the phase when it has none, and
 the next phase may start as soon as the phase's non-streamed work is done — so a cloud that picks
 the token itself computes the next one while the previous one travels down, and the down path stays
-FIFO. With ``record`` on, a walker keeps every step's (lane, label, start, end, wire) for the
+FIFO. With ``record`` on, a walker keeps every step's start, end and wire intervals for the
 timeline.
 
 Policies (the hook). The cloud is a Policy object; the walker calls ``submit(user, step, ready,
@@ -77,12 +77,11 @@ from .cost import LaunchTerms, RooflineCost, cost_model, sum_terms, user_terms
 from .link import LinkSpec
 from .profiles import Profile
 from .tcp import make_connection
+from .timeline import LANES, Phases
 
-DEVICE, CLOUD, UP, DOWN = 0, 1, 2, 3
-LANES = ("device", "cloud", "up", "down")
+DEVICE, CLOUD, UP, DOWN = 0, 1, 2, 3  # lanes, as indices of timeline.LANES
 _LANE = {name: i for i, name in enumerate(LANES)}
 _ARRIVE, _RELEASE = 0, 1
-_NO_WIRE: list[list[float]] = []  # a compute step's (shared, never mutated) wire intervals
 
 
 # ---------------------------------------------------------------------- decode variants
@@ -254,7 +253,7 @@ class Walker:
         # the phase being walked, read by the policy: its plan, instance and step durations
         self.plan, self.col, self.durs = self.pre, 0, self.pre.columns[0]
         self.record = record
-        self.phases: list[list[tuple]] = []  # record: one list of step records per phase
+        self.phases = Phases()  # record: every step of every phase
         self.phase_starts: list[float] = []
         self.walk = self._walk()
         next(self.walk)  # suspended until its first request
@@ -281,14 +280,14 @@ class Walker:
         pol, new_tokens = eng.policy, eng.new_tokens
         submit = pol.submit
         dev_free, dev_busy = 0.0, self.dev_busy
-        recs: list[tuple] | None = None
+        rec: Callable[[tuple], None] | None = None  # record: extends the phase's flat record (Phases)
         while True:
             t = yield  # a request starts (start)
             req, plan, col, k = self.req, self.pre, 0, 0
             while True:  # the request's phases: the prefill (k = 0), then decode step k = 1..new_tokens-1
                 self.plan, self.col, self.durs = plan, col, plan.columns[col]
-                lanes, nbytes, deps_of, chain, streamed, labels = (
-                    plan.lanes, plan.nbytes, plan.dependents, plan.chain, plan.streamed, plan.labels,
+                lanes, nbytes, deps_of, chain, streamed = (
+                    plan.lanes, plan.nbytes, plan.dependents, plan.chain, plan.streamed,
                 )  # fmt: skip
                 durs = self.durs
                 # deps left and ready time per step, made when a step first needs them (a chain never does)
@@ -300,8 +299,7 @@ class Walker:
                 token = -1.0  # end of its streamed token transfer (none yet)
                 ordinal = 0
                 if record:
-                    recs = []
-                    self.phases.append(recs)
+                    rec = self.phases.add(lanes, plan.labels).extend
                     self.phase_starts.append(t)
                 nxt, rn = -1, 0.0
                 while True:
@@ -319,20 +317,22 @@ class Walker:
                             s, end = yield
                         else:
                             s = pol.last_start
-                        if recs is not None:
-                            recs.append(("cloud", labels[i], s, end, _NO_WIRE))
+                        if rec is not None:
+                            rec((i, s, end))
                     elif lane == DEVICE:
                         s = r if r > dev_free else dev_free
                         d = durs[i]
                         end = dev_free = s + d
                         dev_busy += d
-                        if recs is not None:
-                            recs.append(("device", labels[i], s, end, _NO_WIRE))
+                        if rec is not None:
+                            rec((i, s, end))
                     else:
                         path = paths[lane]
                         end = path.send(r, nbytes[i])
-                        if recs is not None:
-                            recs.append((LANES[lane], labels[i], path.last_start, end, path.last_wire))
+                        if rec is not None:
+                            w, s = path.last_wires, path.last_start
+                            rec((i, s, end, path.last_wire_start, path.last_wire_end) if w is None
+                                else (i, s, end, w, None))
                         if streamed[i]:  # the token on its way to the user: nothing waits for it
                             if end > token:
                                 token = end

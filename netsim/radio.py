@@ -222,12 +222,7 @@ def bursts(timeline: Timeline) -> list[tuple[float, float]]:
     """The intervals in which the device's radio carries this request: every non-empty transfer's
     [start, end] (first byte sent to last byte arrived) and, when there is any, the TCP handshake
     before t = 0."""
-    out = [
-        (s, e)
-        for phase in timeline.phases
-        for lane, _label, s, e, wire in phase
-        if lane in ("up", "down") and wire
-    ]
+    out = timeline.phases.transfer_spans()
     if out and timeline.handshake_s > 0:
         out.append((-timeline.handshake_s, 0.0))
     return out

@@ -122,10 +122,20 @@ class Path:
         # being serialised (back-to-back packets merged; retransmissions included), and the end of
         # the last one, when its last byte left. Between the intervals the sender waits for ACKs
         # (window); after the last, until arrival, the bytes are in flight (propagation, jitter).
-        self.last_wire: list[list[float]] = []
+        # Kept compact, as read by the walker's records: ``last_wires`` is None when the message
+        # went out in one interval, [last_wire_start, last_wire_end] (the common case, which then
+        # allocates no list), else the intervals themselves (none for an empty message).
+        self.last_wires: list[list[float]] | None = []
+        self.last_wire_start = 0.0
         self.last_wire_end = 0.0
         const = isinstance(self.cap, ConstantCapacity)
         self._bps = self.cap.bytes_per_s if const else 0.0  # type: ignore[attr-defined]
+
+    @property
+    def last_wire(self) -> list[list[float]]:
+        """The latest message's [start, end] intervals on the bottleneck (see __init__)."""
+        w = self.last_wires
+        return [[self.last_wire_start, self.last_wire_end]] if w is None else w
 
     def _serialize(self, t: float, nbytes: float) -> float:
         """Put ``nbytes`` on the bottleneck no earlier than ``t``; return when the last bit leaves."""
@@ -153,7 +163,7 @@ class Path:
         An empty message is not sent at all: it "arrives" when it is handed over.
         """
         self.last_start = self.last_wire_end = t0
-        self.last_wire = []
+        self.last_wires = []
         return self._send(t0, nbytes) if nbytes > 0 else t0
 
     def _send(self, t0: float, nbytes: int) -> float:
@@ -172,7 +182,7 @@ class IdealPath(Path):
         self.wire_bytes += nbytes + self.packets(nbytes) * self.link.header_bytes
         self.last_start = max(t0, self.cap.time_of(self.used))
         self.last_wire_end = self._serialize(t0, nbytes)
-        self.last_wire = [[self.last_start, self.last_wire_end]]
+        self.last_wires, self.last_wire_start = None, self.last_start
         return self._arrive(self.last_wire_end)
 
     def handshake_s(self) -> float:
@@ -347,7 +357,7 @@ class TcpPath(Path):
         """
         if nbytes <= 0:  # an empty message is not sent: it "arrives" when it is handed over
             self.last_start = self.last_wire_end = t0
-            self.last_wire = []
+            self.last_wires = []
             return t0
         self.messages = owner = self.messages + 1
         self.payload_bytes += nbytes
@@ -499,10 +509,9 @@ class TcpPath(Path):
         self.next_seq = seq
         if self.nagle and last_size < mss:
             self.sml = seq + self.retx_pkts
-        wire = [[wire_start, dep]]  # the last packet leaves last: departures follow the byte position
-        if lost:
-            return self._send_loop(now, npk, last_size, npk, lost, done, wire)
-        self.last_wire, self.last_wire_end = wire, dep
+        if lost:  # the last packet left last: departures follow the byte position
+            return self._send_loop(now, npk, last_size, npk, lost, done, [[wire_start, dep]])
+        self.last_wires, self.last_wire_start, self.last_wire_end = None, wire_start, dep
         self.sender_free = now
         return done
 
@@ -520,7 +529,7 @@ class TcpPath(Path):
 
         ``sent_new`` of them are already out, ``remaining`` not yet delivered; ``done`` is the
         latest arrival and ``wire`` the bottleneck intervals of those already out (send() hands
-        over after a random loss). Sets ``last_wire``/``last_wire_end`` (see Path), retransmissions
+        over after a random loss). Sets ``last_wires``/``last_wire_end`` (see Path), retransmissions
         included: a packet dropped at the full queue never occupied the link, one lost after the
         bottleneck did.
 
@@ -709,7 +718,7 @@ class TcpPath(Path):
         self._j = j
         self.quick, self.rcv_last, self._probe = quick, rcv_last, probe
         self.sender_free = now
-        self.last_wire = wire
+        self.last_wires = wire
         self.last_wire_end = wire[-1][1] if wire else now
         return done
 

@@ -124,6 +124,40 @@ def _c(i: int, side: str, mem: float, deps: tuple = ()) -> Compute:
     )
 
 
+def test_recorded_phases_are_every_step_with_the_senders_wire(monkeypatch) -> None:
+    """Phases (the walker's compact records) read back as one Record per executed step, in the
+    plan's lanes and labels, each transfer with the start, arrival and wire intervals its sender
+    reported (a lossy, narrow link: messages whose bytes went out in several intervals too); and
+    its sums without Records agree with the Records."""
+    from splitbench.netsim import tcp
+
+    sent: list[tuple] = []
+    send = tcp.TcpPath.send
+
+    def spy(self, t0: float, nbytes: int) -> float:
+        end = send(self, t0, nbytes)
+        sent.append((self.last_start, end, self.last_wire))
+        return end
+
+    monkeypatch.setattr(tcp.TcpPath, "send", spy)
+    tr = privatelora_like(n_layers=3, prompt=256)
+    link = dataclasses.replace(NETWORK_PRESETS["4g"], up_mbps=2.0, loss=0.02, loss_burst=1.0)
+    tl = simulate(tr, link, DEV, CLOUD, new_tokens=5, seed=1)
+    assert len(tl.phases) == 5
+    plans = [tr.prefill, *[tr.decode["default"]] * 4]
+    for recs, phase in zip(tl.phases, plans, strict=True):
+        lanes = {s.label: (s.side if s.kind == "compute" else s.direction) for s in phase.steps}
+        assert sorted(r[1] for r in recs) == sorted(lanes) and all(lanes[r[1]] == r[0] for r in recs)
+    transfers = [r for p in tl.phases for r in p if r[0] in ("up", "down")]
+    assert [(r[2], r[3], r[4]) for r in transfers] == sent
+    assert any(len(r[4]) > 1 for r in transfers)  # the case stored beside the one-interval one
+    for k, recs in enumerate(tl.phases):
+        for lane in ("device", "cloud"):
+            assert tl.phases.busy(k, lane) == pytest.approx(sum(r[3] - r[2] for r in recs if r[0] == lane))
+    assert tl.phases.transfer_spans() == [(r[2], r[3]) for r in transfers if r[4]]
+    assert tl.phases[1:3] == [tl.phases[1], tl.phases[2]]
+
+
 @pytest.mark.parametrize("method", ["device-only", "privatelora"])
 def test_forward_overhead_charged_once_per_side_and_phase(method: str) -> None:
     """A profile's per-forward cost is paid once per phase by each side that computes, however many
