@@ -64,6 +64,7 @@ import gc
 import heapq
 import math
 import random
+from array import array
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -154,8 +155,10 @@ class Plan:
                 self.launch[i] = launch
                 cols = [np.broadcast_to(np.asarray(x, dtype=float), contexts.shape).tolist() for x in terms]
                 self.uterms[i] = list(zip(*cols, strict=True))
-        # per-instance Python lists: indexing numpy scalars in the walk costs more than the step
-        self.columns: list[list[float]] = dur.T.tolist()
+        # per instance, an array of C doubles: indexing numpy scalars in the walk costs more than the
+        # step, and a list of Python floats is four times the memory a many-user run's users, each at
+        # its own instance, cycle through
+        self.columns: list[array[float]] = [array("d", row.tobytes()) for row in np.ascontiguousarray(dur.T)]
         self.up_bytes = sum(b for b, lane in zip(self.nbytes, self.lanes, strict=True) if lane == UP)
         self.down_bytes = sum(b for b, lane in zip(self.nbytes, self.lanes, strict=True) if lane == DOWN)
 

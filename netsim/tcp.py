@@ -97,6 +97,14 @@ DRAW_BLOCK = 64
 class Path:
     """Common bookkeeping of one direction: capacity position, jitter and counters."""
 
+    # Slots, not a __dict__: CPython shares an instance dict's keys only up to 30 attributes, so a
+    # sender's state would be a hash table per instance, looked up on every access in the hot loop.
+    __slots__ = (
+        "link", "cap", "one_way", "jitter", "rng", "delay", "used", "last_arrival", "payload_bytes",
+        "wire_bytes", "retx_bytes", "messages", "last_start", "last_wires", "last_wire_start",
+        "last_wire_end", "_bps",
+    )  # fmt: skip
+
     def __init__(self, link: LinkSpec, direction: str, rng: random.Random) -> None:
         self.link = link
         self.cap: Capacity = link.capacity(direction)
@@ -176,6 +184,8 @@ class IdealPath(Path):
     This is the paper's bandwidth-only model when the delay is 0. Wire bytes still count headers.
     """
 
+    __slots__ = ()
+
     def _send(self, t0: float, nbytes: int) -> float:
         self.messages += 1
         self.payload_bytes += nbytes
@@ -192,18 +202,24 @@ class IdealPath(Path):
 class TcpPath(Path):
     """One TCP sender (see module docstring). State persists across messages of a connection.
 
-    ``fast`` (default on) lets send() time a message that fits in the open window in one tight
-    loop, and apply due ACKs before it on local variables; off, every message and every event goes
-    through the general walk (_send_loop, _next_event). The two give identical results (a property
-    test compares them); the general walk is the reference.
+    ``fast`` (on unless set off on the instance) lets send() time a message that fits in the open
+    window in one tight loop, and apply due ACKs before it on local variables; off, every message
+    and every event goes through the general walk (_send_loop, _next_event). The two give identical
+    results (a property test compares them); the general walk is the reference.
     """
 
-    fast = True
+    __slots__ = (
+        "fast", "mss", "hdr", "rwnd", "cc", "backoff", "delack", "events", "_tie", "inflight", "next_seq",
+        "sender_free", "last_ack", "queue", "pending_ack", "undetected", "retx", "p_bg", "p_gb", "bad",
+        "limit", "_u", "_j", "_qmax", "_reorder", "_idle_restart", "quickacks", "quick", "rcv_last", "nagle",
+        "sml", "retx_pkts", "_tlp_armed", "_tlp_at", "_probe", "peer", "_fixed",
+    )  # fmt: skip
 
     def __init__(
         self, link: LinkSpec, direction: str, rng: random.Random, cc: type[CongestionControl] = NewReno
     ) -> None:
         super().__init__(link, direction, rng)
+        self.fast = True
         self.mss = link.mss_bytes
         self.hdr = link.header_bytes
         self.rwnd = max(1, link.rwnd_bytes // link.mss_bytes)

@@ -38,6 +38,12 @@ class CongestionControl:
     the rest). ``tlp``: the walker sends tail-loss probes for this sender (RACK-TLP, RFC 8985).
     """
 
+    # Slots, not a __dict__: CPython shares an instance dict's keys only up to 30 attributes, and a
+    # strategy's hooks run once per ACK. A strategy of one's own needs none (it then has a __dict__).
+    __slots__ = (
+        "iw", "cwnd", "ssthresh", "srtt", "rttvar", "min_rto", "rto", "recover_seq", "in_recovery", "prr_fs",
+        "prr_delivered", "prr_out", "prr_left", "_inflight",
+    )  # fmt: skip
     name = "base"
     dupthresh = 3  # later deliveries that report a packet lost (three duplicate ACKs)
     tlp = False

@@ -44,6 +44,10 @@ INF = math.inf
 class Cubic(CongestionControl):
     """Linux CUBIC + HyStart (module docstring)."""
 
+    __slots__ = (
+        "w_max", "epoch", "k", "origin", "w_tcp", "ack_cnt", "min_rtt", "last_t", "delivered", "round_end",
+        "round_start", "max_out", "prev_max_out", "found", "samples", "curr_rtt", "train_last", "hystart",
+    )  # fmt: skip
     name = "cubic"
     tlp = True  # Linux sends tail-loss probes (RACK-TLP, RFC 8985; net.ipv4.tcp_early_retrans=3)
     train_frac = 0.5  # the ACK train ends slow start after this fraction of the minimum RTT
@@ -193,6 +197,7 @@ class Ns3Cubic(Cubic):
     4 ms, 1 s) above the minimum RTT instead of an eighth of it, and the ACK train after a whole
     minimum RTT instead of half of it. So ns-3 leaves slow start later than Linux does."""
 
+    __slots__ = ()
     name = "cubic-ns3"
     tlp = False  # ns-3 3.44 has no RACK-TLP (TcpSocketBase: no probe timer; tcp-prr-recovery.cc)
     prr_by_flight = True  # TcpPrrRecovery: RecoverFS = bytes in flight at recovery start

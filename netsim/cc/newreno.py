@@ -9,6 +9,7 @@ from .base import CongestionControl
 class NewReno(CongestionControl):
     """NewReno as ns-3's TcpNewReno (one segment per ACK in slow start), ssthresh as Linux."""
 
+    __slots__ = ()
     name = "newreno"
     prr_by_flight = True  # the ns-3 reference runs used TcpPrrRecovery (RecoverFS = flight)
 
