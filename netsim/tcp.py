@@ -92,6 +92,7 @@ TLP_WC_DELACK = 0.200  # RFC 8985 WCDelAckT (Linux adds TCP_RTO_MIN): a lone seg
 TLP_MIN_PTO = 0.010  # the shortest probe timeout
 # loss draws fetched ahead per sender: small, so that a many-user run's senders stay in the CPU's caches
 DRAW_BLOCK = 64
+_FIXED: dict[tuple, tuple] = {}  # TcpPath._fixed, interned (by values and their types)
 
 
 class Path:
@@ -268,10 +269,16 @@ class TcpPath(Path):
         # the ACK its host owes for the peer's data
         self.peer: TcpPath | None = None
         # the link's parameters the fast path reads, in one tuple (they are fixed)
-        self._fixed = (
+        fixed = (
             self.mss, self.hdr, self._bps, self.one_way, self.delack, self.rwnd, self._qmax, self.p_gb,
             self.jitter, self._reorder, self.quickacks,
         )  # fmt: skip
+        # one tuple (and the same number objects) for every sender with these parameters: the users
+        # of a many-user run read it on every message, from the CPU's cache instead of one copy each
+        key = (fixed, tuple(map(type, fixed)))  # equal values of equal types (1 == 1.0 == True)
+        if len(_FIXED) >= 4096:
+            _FIXED.clear()
+        self._fixed = _FIXED.setdefault(key, fixed)
 
     @property
     def cwnd(self) -> float:
