@@ -333,11 +333,18 @@ def _float_elems(tree: Any) -> float:
     shape trace, where tree_flatten cost about 30% of the recording time."""
     if isinstance(tree, torch.Tensor):
         return float(tree.numel()) if tree.is_floating_point() else 0.0
-    if isinstance(tree, list | tuple):
-        return sum(_float_elems(x) for x in tree)
     if isinstance(tree, dict):
-        return sum(_float_elems(x) for x in tree.values())
-    return 0.0
+        tree = tree.values()
+    elif not isinstance(tree, list | tuple):
+        return 0.0
+    n = 0.0  # whole numbers: exact in any order of addition
+    for x in tree:  # the tensors of a flat argument list without a call each
+        if isinstance(x, torch.Tensor):
+            if x.is_floating_point():
+                n += x.numel()
+        elif isinstance(x, list | tuple | dict):
+            n += _float_elems(x)
+    return n
 
 
 def _matvec_rows(packet, args) -> float:
@@ -393,8 +400,7 @@ _COMPOSITE_FLOPS: dict[tuple[Any, ...], Any] = {}
 
 
 def _spec(x: Any) -> Any:
-    if isinstance(x, torch.Tensor):
-        return ("T", tuple(x.shape), tuple(x.stride()), x.dtype, x.device.type)
+    """A non-tensor argument as part of a memo key (tensors: _key), or TypeError if it cannot be."""
     if x is None or isinstance(
         x, bool | int | float | str | torch.dtype | torch.device | torch.layout | torch.memory_format
     ):
@@ -403,7 +409,12 @@ def _spec(x: Any) -> Any:
 
 
 def _key(xs: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(_key(x) if isinstance(x, list | tuple) else _spec(x) for x in xs)
+    """The memo key of an argument list: each tensor's shape, stride, dtype and device type."""
+    return tuple(
+        ("T", tuple(x.shape), tuple(x.stride()), x.dtype, x.device.type) if isinstance(x, torch.Tensor)
+        else _key(x) if isinstance(x, list | tuple) else _spec(x)
+        for x in xs
+    )
 
 
 _DECOMPOSABLE: dict[Any, bool] = {}
