@@ -143,14 +143,20 @@ def test_verify_tiny_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert " NO" not in out
 
 
-def test_cli_process_freezes_its_heap_at_exit() -> None:
-    """By the time the interpreter ends, the heap a command left is frozen (no final walk of it), and
-    the hook is registered once however often main runs in the process."""
+def _python(code: str) -> str:
+    """The standard output of ``code`` run by a fresh interpreter on this checkout."""
     import os
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}).stdout
+
+
+def test_cli_process_freezes_its_heap_at_exit() -> None:
+    """By the time the interpreter ends, the heap a command left is frozen (no final walk of it), and
+    the hook is registered once however often main runs in the process."""
     code = (
         "import atexit, gc\n"
         "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"  # runs last
@@ -159,8 +165,7 @@ def test_cli_process_freezes_its_heap_at_exit() -> None:
         "print('frozen before exit:', gc.get_freeze_count() > 0)\n"
         "print('exit hooks:', atexit._ncallbacks())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(root)}).stdout
+    out = _python(code)
     assert "frozen before exit: False" in out
     assert "exit hooks: 2" in out  # the test's own and the CLI's
     assert "frozen at exit: True" in out
@@ -169,17 +174,11 @@ def test_cli_process_freezes_its_heap_at_exit() -> None:
 def test_command_line_reads_its_version_only_when_asked() -> None:
     """Parsing a command imports no importlib.metadata (a tenth of a second before ``run`` can start
     its pool's fork server); ``--version`` still prints the installed version."""
-    import os
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
     code = (
         "import sys\n"
         "from splitbench.harness.cli import build_parser\n"
         "build_parser().parse_args(['run', 'quick'])\n"
         "print('metadata imported:', 'importlib.metadata' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(root)}).stdout
+    out = _python(code)
     assert "metadata imported: False" in out
