@@ -47,46 +47,37 @@ class Phases(Sequence[list[Record]]):
     def __getitem__(self, k: Any) -> Any:
         if isinstance(k, slice):
             return [self[j] for j in range(*k.indices(len(self)))]
-        lanes, labels, flat = self._phases[k]
-        out: list[Record] = []
+        _, labels, _ = self._phases[k]
+        return [(LANES[lane], labels[i], s, e, _NO_WIRE if wire is None else wire)
+                for i, lane, s, e, wire in self._steps(k)]
+
+    def __iter__(self) -> Iterator[list[Record]]:
+        return (self[k] for k in range(len(self)))
+
+    def _steps(self, k: int) -> Iterator[tuple[int, int, float, float, list[list[float]] | None]]:
+        """(step index, lane index, start, end, wire intervals; None for a compute step) of phase
+        ``k``'s steps, read from its flat list."""
+        lanes, _, flat = self._phases[k]
         n, j = len(flat), 0
         while j < n:
             i = flat[j]
             lane = lanes[i]
             if lane < 2:  # device, cloud
-                out.append((LANES[lane], labels[i], flat[j + 1], flat[j + 2], _NO_WIRE))
+                yield i, lane, flat[j + 1], flat[j + 2], None
                 j += 3
             else:
                 w0, w1 = flat[j + 3], flat[j + 4]
-                wire = w0 if w1 is None else [[w0, w1]]
-                out.append((LANES[lane], labels[i], flat[j + 1], flat[j + 2], wire))
-                j += 5
-        return out
-
-    def __iter__(self) -> Iterator[list[Record]]:
-        return (self[k] for k in range(len(self)))
-
-    def _steps(self, k: int) -> Iterator[tuple[int, float, float, bool]]:
-        """(lane index, start, end, has wire time) of phase ``k``'s steps, without building Records."""
-        lanes, _, flat = self._phases[k]
-        n, j = len(flat), 0
-        while j < n:
-            lane = lanes[flat[j]]
-            if lane < 2:
-                yield lane, flat[j + 1], flat[j + 2], False
-                j += 3
-            else:
-                yield lane, flat[j + 1], flat[j + 2], flat[j + 4] is not None or bool(flat[j + 3])
+                yield i, lane, flat[j + 1], flat[j + 2], w0 if w1 is None else [[w0, w1]]
                 j += 5
 
     def busy(self, k: int, lane: str) -> float:
         """Seconds phase ``k``'s steps on ``lane`` (device, cloud) spent computing."""
         want = LANES.index(lane)
-        return sum(e - s for ln, s, e, _ in self._steps(k) if ln == want)
+        return sum(e - s for _, ln, s, e, _ in self._steps(k) if ln == want)
 
     def transfer_spans(self) -> list[tuple[float, float]]:
         """[start, end] of every transfer that put bytes on the wire (not empty messages), in order."""
-        return [(s, e) for k in range(len(self)) for ln, s, e, wired in self._steps(k) if ln >= 2 and wired]
+        return [(s, e) for k in range(len(self)) for _, ln, s, e, wire in self._steps(k) if ln >= 2 and wire]
 
 
 @dataclass
