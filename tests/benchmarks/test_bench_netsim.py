@@ -68,11 +68,12 @@ def test_bench_privatelora_990_extra_decode_tokens_vs_bare_simpy(benchmark) -> N
 
 
 @pytest.mark.xfail(
-    reason="target not met: 5.4-11.5x measured on 2 cores (5.4-6.0x quiet). The work per message is the "
-    "single-user replay's (about 1,050 bytecodes at 20 users, 1,020 alone), which is itself 2.2-3x the bare "
-    "loop; its time grows with the users (test_bench_per_message_cost_by_users: about 2x one user's at 100, "
-    "4x at 320) as each launch walks every ready user's senders, strategies and walk, thousands of separate "
-    "Python objects: with a 512 KiB L2 modelled (cachegrind), 1.5 L2 misses a message at 10 users, 88 at 100",
+    reason="target not met: 5.4-11.5x measured on 2 cores (5.4-6.5x at load 1-1.3). The work per message "
+    "is the single-user replay's (about 1,050 bytecodes at 20 users, 1,020 alone), which is itself 2.2-3x "
+    "the bare loop; its time grows with the users (test_bench_per_message_cost_by_users: about 2x one user's "
+    "at 100, 4x at 320) as each launch walks every ready user's senders, strategies and walk, thousands of "
+    "separate Python objects: with a 512 KiB L2 modelled (cachegrind), 1.5 L2 misses a message at 10 users, "
+    "88 at 100",
     strict=False,
 )
 def test_bench_100_users_interleave_vs_bare_simpy(benchmark) -> None:
