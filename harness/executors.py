@@ -126,7 +126,7 @@ def _exit_with(pid: int) -> None:
 
     try:
         fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # no pidfd (before Linux 5.3, other systems): as before
+    except (AttributeError, OSError):  # no pidfd (before Linux 5.3, other systems): the pool ends it
         return
 
     def watch() -> None:
